@@ -1,0 +1,58 @@
+"""The per-instance runtime: everything a handler or worker needs, built from Settings.
+
+No global mutable state: tests start several instances in one process, each with its own
+Context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from t3r1_fed.config import Settings
+from t3r1_fed.db.engine import make_engine, make_sessionmaker
+from t3r1_fed.federation.http_client import SafeHttpClient
+from t3r1_fed.uris import Uris
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    uris: Uris
+    http: SafeHttpClient
+    # Set when new queue rows are committed in this process, so the worker need not poll.
+    wake_deliveries: asyncio.Event = field(default_factory=asyncio.Event)
+    wake_inbox: asyncio.Event = field(default_factory=asyncio.Event)
+    # key id → (owner actor URI, public key PEM): verified keys, so the inbox's hot path does
+    # not touch the database. Entries are replaced when a key is refetched.
+    key_cache: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Context:
+        engine = make_engine(settings.effective_database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            uris=Uris(settings.base_url),
+            http=SafeHttpClient(
+                allow_private=settings.allow_private_networks,
+                allow_http=settings.allow_http,
+                user_agent=settings.user_agent,
+            ),
+        )
+
+    async def start(self) -> None:
+        await self.http.start()
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.engine.dispose()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"

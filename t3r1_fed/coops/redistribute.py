@@ -1,0 +1,101 @@
+"""A cooperative redistributes what is posted into it (GROUPS.md "Redistribution").
+
+To every follower's (shared) inbox, once:
+- `Announce(<activity as received>)` for FEP-1b12 peers (Lemmy, Mbin, Friendica, NodeBB,
+  and other t3r1 instances);
+- for public top-level posts only, `Announce(<object id>)` with `to: [Public]`,
+  `cc: [followers]`, `published: now`, which Mastodon shows as a boost by the group.
+Updates and deletions are announced the same way (1b12), and a deleted post's boost is
+withdrawn with `Undo(Announce)` so it also leaves Mastodon timelines.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from t3r1_fed.context import Context
+from t3r1_fed.db.models import Actor, Coop, Object, Share
+from t3r1_fed.outbox.publish import followers_of, publish
+from t3r1_fed.vocab.context import AS_PUBLIC
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _strip_context(activity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in activity.items() if k != "@context"}
+
+
+def group_audience(group: Actor, coop: Coop) -> tuple[list[str], list[str]]:
+    """(to, cc) of everything a cooperative sends."""
+    followers = group.followers_url or ""
+    if coop.private:
+        return [followers], []
+    return [AS_PUBLIC], [followers]
+
+
+async def redistribute(
+    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any],
+    obj: Object,
+) -> None:
+    """Announce a new post `obj`, received as `activity`, to the cooperative's followers."""
+    recipients = await followers_of(session, group.id)
+    to, cc = group_audience(group, coop)
+    wrapped = {
+        "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
+        "object": _strip_context(activity), "to": to, "cc": cc, "published": now_iso(),
+    }
+    await publish(ctx, session, group, wrapped, recipients=recipients, public=not coop.private)
+    share_uri = wrapped["id"]
+    if not coop.private and obj.visibility == "public" and obj.in_reply_to is None:
+        boost: dict[str, Any] = {
+            "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
+            "object": obj.uri, "to": [AS_PUBLIC], "cc": [group.followers_url],
+            "published": now_iso(),
+        }
+        await publish(ctx, session, group, boost, recipients=recipients)
+        share_uri = boost["id"]
+    existing = (await session.execute(
+        select(Share.id).where(Share.actor_id == group.id, Share.object_id == obj.id)
+    )).first()
+    if existing is None:
+        session.add(Share(uri=share_uri, actor_id=group.id, object_id=obj.id))
+
+
+async def announce_update(
+    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any]
+) -> None:
+    to, cc = group_audience(group, coop)
+    wrapped = {
+        "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
+        "object": _strip_context(activity), "to": to, "cc": cc, "published": now_iso(),
+    }
+    await publish(ctx, session, group, wrapped, recipients=await followers_of(session, group.id),
+                  public=not coop.private)
+
+
+async def announce_delete(
+    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any],
+    obj: Object,
+) -> None:
+    """Announce a deletion, and withdraw the group's boost of the object."""
+    recipients = await followers_of(session, group.id)
+    await announce_update(ctx, session, group, coop, activity)
+    share = (await session.execute(
+        select(Share).where(Share.actor_id == group.id, Share.object_id == obj.id)
+    )).scalar()
+    if share is None:
+        return
+    to, cc = group_audience(group, coop)
+    undo = {
+        "id": ctx.uris.activity(), "type": "Undo", "actor": group.uri,
+        "object": {"id": share.uri, "type": "Announce", "actor": group.uri, "object": obj.uri},
+        "to": to, "cc": cc,
+    }
+    await publish(ctx, session, group, undo, recipients=recipients, public=not coop.private)
+    await session.execute(delete(Share).where(Share.id == share.id))

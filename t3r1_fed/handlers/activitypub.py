@@ -1,0 +1,212 @@
+"""Actor documents, objects, activities and collections, served at their ids.
+
+Browsers asking for HTML at an actor or object URL get a small French page; everything
+else gets ActivityStreams JSON. Collections are paged `OrderedCollection`s (keyset paging
+on the row id, newest first).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from t3r1_fed.actors.documents import actor_document
+from t3r1_fed.appkeys import CTX
+from t3r1_fed.context import Context
+from t3r1_fed.db.models import Activity, Actor, Coop, CoopRole, Follow, Object
+from t3r1_fed.httputil import as2_response, json_error, wants_as2
+from t3r1_fed.vocab.context import AS_CONTEXT
+
+PAGE_SIZE = 20
+
+
+async def _actor_for(request: web.Request, session: AsyncSession) -> tuple[Actor, Coop | None]:
+    ctx = request.app[CTX]
+    name = request.match_info.get("name")
+    if request.path.startswith("/@"):
+        from t3r1_fed.actors.local import local_actor_by_name
+
+        found = await local_actor_by_name(session, ctx.settings.domain, name or "")
+        uri = found.uri if found else ""
+    elif request.path.startswith("/actor"):
+        uri = ctx.uris.instance_actor
+    elif request.path.startswith("/c/"):
+        uri = ctx.uris.coop(name or "")
+    else:
+        uri = ctx.uris.user(name or "")
+    actor = (await session.execute(select(Actor).where(
+        Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None)))).scalar()
+    if actor is None:
+        raise web.HTTPNotFound(body=orjson.dumps({"error": "no such actor"}),
+                               content_type="application/json")
+    coop = None
+    if actor.type == "Group":
+        coop = (await session.execute(select(Coop).where(Coop.actor_id == actor.id))).scalar()
+    return actor, coop
+
+
+def _html_page(title: str, body: str) -> web.Response:
+    page = (
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        f"<body><main>{body}</main></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+async def actor(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, coop = await _actor_for(request, session)
+    if not wants_as2(request) and act.type != "Application":
+        kind = "Coopérative" if act.type == "Group" else "Membre"
+        body = (
+            f"<h1>{html.escape(act.name or act.username)}</h1>"
+            f"<p>{kind} · @{html.escape(act.username)}@{html.escape(ctx.settings.domain)}</p>"
+            f"<div>{act.summary or ''}</div>"
+            "<p>Suivez ce compte depuis votre application Mastodon ou votre instance.</p>"
+        )
+        return _html_page(act.name or act.username, body)
+    return as2_response(actor_document(act, ctx.uris, coop), cache="max-age=180")
+
+
+def _collection(uri: str, total: int, first: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": uri, "type": "OrderedCollection",
+                           "totalItems": total}
+    if first:
+        doc["first"] = first
+    return doc
+
+
+def _page(uri: str, part_of: str, items: Sequence[Any], next_url: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": uri, "type": "OrderedCollectionPage",
+                           "partOf": part_of, "orderedItems": list(items)}
+    if next_url:
+        doc["next"] = next_url
+    return doc
+
+
+async def _paged(request: web.Request, session: AsyncSession, coll_uri: str,
+                 count_q: Select[Any], items_q: Any, id_col: Any,
+                 render: Any) -> web.Response:
+    total = (await session.execute(count_q)).scalar_one()
+    if request.query.get("page") != "true":
+        return as2_response(_collection(coll_uri, total, f"{coll_uri}?page=true"))
+    q = items_q
+    max_id = request.query.get("max_id", "")
+    if max_id.isdigit():
+        q = q.where(id_col < int(max_id))
+    rows = list((await session.execute(q.order_by(id_col.desc()).limit(PAGE_SIZE))).all())
+    items = [render(r) for r in rows]
+    next_url = f"{coll_uri}?page=true&max_id={rows[-1][0]}" if len(rows) == PAGE_SIZE else None
+    page_uri = f"{coll_uri}?page=true" + (f"&max_id={max_id}" if max_id.isdigit() else "")
+    return as2_response(_page(page_uri, coll_uri, items, next_url))
+
+
+async def outbox(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, _ = await _actor_for(request, session)
+        where = (Activity.actor_id == act.id, Activity.public.is_(True),
+                 Activity.type.in_(("Create", "Announce")))
+        return await _paged(
+            request, session, ctx.uris.sub(act.uri, "outbox"),
+            select(func.count()).select_from(Activity).where(*where),
+            select(Activity.id, Activity.body).where(*where), Activity.id,
+            lambda r: {k: v for k, v in orjson.loads(r[1]).items() if k != "@context"},
+        )
+
+
+async def followers(request: web.Request) -> web.Response:
+    """Counts only: union membership is sensitive, so follower lists are never published."""
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, _ = await _actor_for(request, session)
+        total = (await session.execute(select(func.count()).select_from(Follow).where(
+            Follow.followee_id == act.id, Follow.state == "accepted"))).scalar_one()
+    return as2_response(_collection(ctx.uris.sub(act.uri, "followers"), total, None))
+
+
+async def following(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, _ = await _actor_for(request, session)
+        total = (await session.execute(select(func.count()).select_from(Follow).where(
+            Follow.follower_id == act.id, Follow.state == "accepted"))).scalar_one()
+    return as2_response(_collection(ctx.uris.sub(act.uri, "following"), total, None))
+
+
+async def moderators(request: web.Request) -> web.Response:
+    """Public by design: members must know who moderates (Lemmy publishes it too)."""
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, coop = await _actor_for(request, session)
+        if coop is None:
+            raise web.HTTPNotFound()
+        uris = list((await session.execute(
+            select(Actor.uri).join(CoopRole, CoopRole.actor_id == Actor.id)
+            .where(CoopRole.coop_actor_id == act.id).order_by(CoopRole.created_at)
+        )).scalars())
+    doc = _collection(ctx.uris.sub(act.uri, "moderators"), len(uris), None)
+    doc["orderedItems"] = uris
+    return as2_response(doc)
+
+
+async def featured(request: web.Request) -> web.Response:
+    """Pinned posts of a cooperative (pinning lands with moderation, issue #3)."""
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        act, coop = await _actor_for(request, session)
+        if coop is None:
+            raise web.HTTPNotFound()
+    doc = _collection(ctx.uris.sub(act.uri, "featured"), 0, None)
+    doc["orderedItems"] = []
+    return as2_response(doc)
+
+
+async def _object_row(ctx: Context, session: AsyncSession, oid: str) -> Object | None:
+    return (await session.execute(select(Object).where(
+        Object.uri == ctx.uris.object(oid), Object.local.is_(True)))).scalar()
+
+
+async def object_(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        obj = await _object_row(ctx, session, request.match_info["oid"])
+    if obj is None or obj.visibility not in {"public", "unlisted"}:
+        return json_error(404, "no such object")
+    if obj.deleted_at is not None:
+        tomb = {"@context": AS_CONTEXT, "id": obj.uri, "type": "Tombstone",
+                "formerType": obj.type, "deleted": obj.deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return as2_response(tomb, status=410)
+    doc = orjson.loads(obj.raw)
+    doc.setdefault("@context", AS_CONTEXT)
+    if not wants_as2(request):
+        return _html_page("Publication", obj.content or "")
+    return as2_response(doc, cache="max-age=60")
+
+
+async def activity(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    async with ctx.sessions() as session:
+        row = (await session.execute(select(Activity).where(
+            Activity.uri == ctx.uris.activity(request.match_info["aid"])))).scalar()
+    if row is None or not row.public:
+        return json_error(404, "no such activity")
+    if row.type == "Create" and row.object_uri:
+        async with ctx.sessions() as session:
+            obj = (await session.execute(select(Object.deleted_at).where(
+                Object.uri == row.object_uri))).first()
+        if obj is not None and obj[0] is not None:
+            return json_error(410, "deleted")
+    return web.Response(body=row.body.encode(), content_type="application/activity+json",
+                        headers={"Vary": "Accept"})
+
+

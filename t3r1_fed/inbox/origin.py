@@ -1,0 +1,51 @@
+"""Origin checks on inbound activities (INTEROP.md §7 items 3, 4, 11): pure functions.
+
+Hosts are normalised before any comparison, so `EXAMPLE.org.` and `example.org` match and
+an IDN cannot masquerade as another host.
+"""
+
+from __future__ import annotations
+
+
+
+from t3r1_fed.federation.hosts import host_of
+from t3r1_fed.vocab.normalize import Activity, as_list, id_of
+
+CONTENT_CREATES = frozenset({"Create", "Update"})
+
+
+class OriginError(ValueError):
+    """The activity claims something its sender may not claim; answered 403."""
+
+
+def _host(url: str, what: str) -> str:
+    try:
+        return host_of(url)
+    except ValueError as e:
+        raise OriginError(f"{what} is not an http(s) URL") from e
+
+
+def check_origins(act: Activity) -> None:
+    actor_host = _host(act.actor, "actor")
+    if _host(act.id, "activity id") != actor_host:
+        raise OriginError("activity id is not on the actor's host")
+    obj = act.object
+    if act.type in CONTENT_CREATES or act.type == "Delete":
+        oid = act.object_id
+        if oid is None:
+            raise OriginError("activity has no object id")
+        if _host(oid, "object id") != actor_host:
+            raise OriginError("object id is not on the actor's host")
+        if isinstance(obj, dict) and act.type in CONTENT_CREATES:
+            for attributed in as_list(obj.get("attributedTo")):
+                aid = id_of(attributed)
+                if aid is not None and _host(aid, "attributedTo") != actor_host:
+                    raise OriginError("attributedTo is not on the object's host")
+    if act.type == "Undo" and isinstance(obj, dict):
+        inner_actor = id_of(obj.get("actor"))
+        if inner_actor is not None and inner_actor != act.actor:
+            raise OriginError("cannot undo another actor's activity")
+        if act.object_id and _host(act.object_id, "object id") != actor_host:
+            raise OriginError("undone activity is not on the actor's host")
+
+

@@ -1,0 +1,105 @@
+"""POST /inbox and /{u,c}/{name}/inbox: verify, check, persist, answer 202.
+
+Order matters for cost: size → JSON → signature syntax, digest and clock (no key needed) →
+key (cache, then database, then one signed fetch) → RSA verify → signer == actor →
+origins → group-committed insert. Nothing is processed here; the worker does that.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from t3r1_fed.appkeys import CTX, WRITER
+from t3r1_fed.context import Context
+from t3r1_fed.federation.httpsig import ParsedSignature, SignatureError, parse_request_signature
+from t3r1_fed.federation.keys import load_public_key
+from t3r1_fed.federation.resolver import ResolveError, actor_for_key
+from t3r1_fed.httputil import json_error, read_limited
+from t3r1_fed.inbox.origin import OriginError, check_origins
+from t3r1_fed.inbox.writer import Incoming
+from t3r1_fed.vocab.normalize import InvalidObject, parse_activity
+
+log = logging.getLogger("t3r1.inbox")
+
+
+async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
+    """The URI of the actor whose key made `sig`, or None. Refetches a key at most once."""
+    cached = ctx.key_cache.get(sig.key_id)
+    if cached is not None and sig.verify(load_public_key(cached[1])):
+        return cached[0]
+    for refresh in (False, True):
+        if refresh is False and cached is not None:
+            continue  # the cached key just failed: go straight to a refetch
+        async with ctx.sessions() as session:
+            try:
+                actor = await actor_for_key(ctx, session, sig.key_id, refresh=refresh)
+            except ResolveError as e:
+                log.info("key unavailable", extra={"key_id": sig.key_id, "error": str(e)})
+                return None
+            await session.commit()
+            uri, pem = actor.uri, actor.public_key_pem
+        if pem is None:
+            return None
+        ctx.key_cache[sig.key_id] = (uri, pem)
+        if sig.verify(load_public_key(pem)):
+            return uri
+    return None
+
+
+async def handle_inbox(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    recipient: str | None = None
+    if "name" in request.match_info:
+        kind = "u" if request.path.startswith("/u/") else "c"
+        base = ctx.uris.user if kind == "u" else ctx.uris.coop
+        recipient = base(request.match_info["name"])
+    body = await read_limited(request, ctx.settings.max_inbox_body)
+    if body is None:
+        return json_error(413, "activity too large")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json_error(400, "body is not valid JSON")
+    if not isinstance(doc, dict):
+        return json_error(400, "body is not a JSON object")
+    try:
+        act = parse_activity(doc)
+    except InvalidObject as e:
+        return json_error(400, f"not an activity: {e}")
+    try:
+        sig = parse_request_signature(
+            request.method, request.path_qs, request.headers, body, base_url=ctx.settings.base_url
+        )
+    except SignatureError as e:
+        return json_error(401, f"signature: {e}")
+    if act.type == "Delete" and act.object_id == act.actor and sig.key_id not in ctx.key_cache:
+        # An account deletion from an actor we never cached: nothing to delete, and fetching
+        # a deleted actor's key would only fail (INTEROP §7.16).
+        async with ctx.sessions() as session:
+            from t3r1_fed.federation.resolver import cached_actor
+
+            if await cached_actor(session, act.actor) is None:
+                return web.Response(status=202)
+    signer = await _verify(ctx, sig)
+    if signer is None:
+        return json_error(401, "signature does not verify")
+    if signer != act.actor:
+        return json_error(401, "signer is not the activity's actor")
+    try:
+        check_origins(act)
+    except OriginError as e:
+        return json_error(403, str(e))
+    try:
+        new = await request.app[WRITER].submit(
+            Incoming(act.id, act.actor, recipient, body.decode("utf-8", "replace"))
+        )
+    except Exception:
+        return json_error(503, "storage unavailable, retry later", **{"Retry-After": "30"})
+    log.info(
+        "inbox %s", "accepted" if new else "duplicate",
+        extra={"activity": act.id, "type": act.type, "actor": act.actor},
+    )
+    return web.Response(status=202)

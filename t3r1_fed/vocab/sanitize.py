@@ -1,0 +1,244 @@
+"""HTML sanitising for remote content, and HTML/text conversions for local content.
+
+Remote HTML is reduced to the allow-list Mastodon uses (INTEROP §4, §7.14): the same
+tags, Mastodon's microformat classes only, links limited to a few schemes and always
+`rel="nofollow noopener noreferrer"`. Elements whose content is code or metadata
+(`script`, `style`, `iframe`, ...) disappear with their content; other disallowed tags
+are unwrapped (their text is kept); headings become `<p><strong>`, as Mastodon does.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from html.parser import HTMLParser
+from typing import Any, Final
+
+import bleach
+from bleach.linkifier import Linker, build_url_re
+
+ALLOWED_TAGS: Final = frozenset(
+    "p span br a del pre code em strong b i u ul ol li blockquote".split()
+)
+ALLOWED_ATTRIBUTES: Final[Mapping[str, frozenset[str]]] = {
+    "a": frozenset({"href", "rel", "class", "translate"}),
+    "span": frozenset({"class", "translate"}),
+    "ol": frozenset({"start", "reversed"}),
+    "li": frozenset({"value"}),
+}
+# Mastodon's microformat classes (mentions, hashtags, shortened links, quote fallback).
+ALLOWED_CLASSES: Final = frozenset(
+    {"h-card", "u-url", "mention", "hashtag", "invisible", "ellipsis", "quote-inline"}
+)
+ALLOWED_PROTOCOLS: Final = frozenset({"http", "https", "mailto", "xmpp", "matrix"})
+LINK_REL: Final = "nofollow noopener noreferrer"
+
+# Removed together with everything inside them.
+_DROP_WITH_CONTENT: Final = frozenset(
+    "script style iframe object template noscript noembed noframes title applet".split()
+)
+_HEADINGS: Final = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_SCHEME_RE: Final = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_INTEGER_RE: Final = re.compile(r"-?[0-9]{1,9}")
+# Characters browsers ignore inside a URL scheme ("java\tscript:").
+_URL_IGNORED_RE: Final = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _class_tokens(value: str) -> list[str]:
+    """The allowed class tokens of a `class` value, deduplicated, in order."""
+    tokens: list[str] = []
+    for token in value.split():
+        if token in ALLOWED_CLASSES and token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
+def _allowed_href(value: str) -> bool:
+    """Absolute links with an allowed scheme only: no javascript:, data:, or relative URLs."""
+    url = _URL_IGNORED_RE.sub("", html.unescape(value)).lower()
+    match = _SCHEME_RE.match(url)
+    return match is not None and match.group(1) in ALLOWED_PROTOCOLS
+
+
+def _allow_attribute(tag: str, name: str, value: str) -> bool:
+    """bleach attribute filter: the allow-list above plus a check of each value."""
+    if name not in ALLOWED_ATTRIBUTES.get(tag, ()):
+        return False
+    if name == "href":
+        return _allowed_href(value)
+    if name == "class":
+        return bool(_class_tokens(value))
+    if name in ("start", "value"):
+        return _INTEGER_RE.fullmatch(value.strip()) is not None
+    if name == "translate":
+        return value.strip().lower() in ("yes", "no")
+    return True  # rel (rewritten below), reversed (boolean)
+
+
+class _PostFilter:
+    """html5lib token filter applied after bleach's sanitiser.
+
+    Drops the elements of `_DROP_WITH_CONTENT` with their content, turns headings into
+    `<p><strong>`, keeps only allowed class tokens, forces `rel` on links and unwraps
+    links left without an `href`. The token stream is well nested (it comes from a
+    parsed tree), so a depth counter and a stack suffice.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        dropping = 0
+        kept_links: list[bool] = []
+        for token in self.source:
+            kind = token["type"]
+            name = token.get("name")
+            if dropping:
+                if name in _DROP_WITH_CONTENT and kind == "StartTag":
+                    dropping += 1
+                elif name in _DROP_WITH_CONTENT and kind == "EndTag":
+                    dropping -= 1
+                continue
+            if name in _DROP_WITH_CONTENT:
+                dropping += kind == "StartTag"
+                continue
+            if name in _HEADINGS:
+                yield from _heading_tokens(kind)
+                continue
+            if name == "a" and kind == "StartTag":
+                has_href = (None, "href") in token["data"]
+                kept_links.append(has_href)
+                if not has_href:
+                    continue
+                token["data"][(None, "rel")] = LINK_REL
+            elif name == "a" and kind == "EndTag":
+                if not (kept_links.pop() if kept_links else False):
+                    continue
+            if kind in ("StartTag", "EmptyTag") and (None, "class") in token["data"]:
+                token["data"][(None, "class")] = " ".join(
+                    _class_tokens(token["data"][(None, "class")])
+                )
+            yield token
+
+
+def _heading_tokens(kind: str) -> list[dict[str, Any]]:
+    if kind == "StartTag":
+        return [
+            {"type": "StartTag", "name": "p", "namespace": None, "data": {}},
+            {"type": "StartTag", "name": "strong", "namespace": None, "data": {}},
+        ]
+    if kind == "EndTag":
+        return [
+            {"type": "EndTag", "name": "strong", "namespace": None},
+            {"type": "EndTag", "name": "p", "namespace": None},
+        ]
+    return []
+
+
+# Built once and reused for every call. bleach's parser keeps state while it works, so
+# a lock serialises callers (cheap: the server calls this from the event loop thread).
+_CLEANER: Final = bleach.Cleaner(
+    # Headings and the dropped elements are let through bleach so that the parser builds
+    # real elements for them (script content is then raw text); _PostFilter handles them.
+    tags=ALLOWED_TAGS | _HEADINGS | _DROP_WITH_CONTENT,
+    attributes=_allow_attribute,
+    protocols=ALLOWED_PROTOCOLS,
+    strip=True,
+    strip_comments=True,
+    filters=[_PostFilter],
+)
+_LOCK: Final = threading.Lock()
+
+
+def sanitize_html(html_text: str) -> str:
+    """Remote HTML reduced to the allow-list; safe to embed in our pages and API."""
+    if not html_text:
+        return ""
+    with _LOCK:
+        cleaned: str = _CLEANER.clean(html_text)
+    return cleaned.strip()
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML fragment; block boundaries become spaces."""
+
+    _SKIP: Final = frozenset({"script", "style", "template", "title", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+_WHITESPACE_RE: Final = re.compile(r"\s+")
+
+
+def plain_text(html_text: str, limit: int | None = None) -> str:
+    """The text of an HTML fragment: tags removed, entities decoded, whitespace collapsed.
+
+    For summaries, logs and search; the result is text, so escape it before putting it
+    back into HTML. With `limit`, the result is cut to at most `limit` characters,
+    ending with an ellipsis when something was cut.
+    """
+    if not html_text:
+        return ""
+    extractor = _TextExtractor()
+    extractor.feed(html_text)
+    extractor.close()
+    text = _WHITESPACE_RE.sub(" ", "".join(extractor.parts)).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)].rstrip() + "…" if limit > 0 else ""
+    return text
+
+
+def _link_attrs(attrs: dict[Any, str], new: bool = False) -> dict[Any, str] | None:
+    """Linkify callback: http(s) URLs only (no bare domains), with our `rel`."""
+    text = attrs.get("_text", "")
+    if new and not text.lower().startswith(("http://", "https://")):
+        return None
+    attrs[(None, "rel")] = LINK_REL
+    attrs.pop((None, "target"), None)
+    return attrs
+
+
+_LINKER: Final = Linker(
+    url_re=build_url_re(protocols=["http", "https"]),
+    callbacks=[_link_attrs],
+    parse_email=False,
+)
+_PARAGRAPH_BREAK_RE: Final = re.compile(r"\n[ \t]*\n\s*")
+
+
+def text_to_html(text: str) -> str:
+    """HTML for a local post typed as plain text.
+
+    Escapes it, makes paragraphs from blank lines and `<br>` from single newlines, and
+    links http(s) URLs with `rel="nofollow noopener noreferrer"`.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return ""
+    paragraphs = (
+        "<p>" + html.escape(block.strip(), quote=False).replace("\n", "<br>") + "</p>"
+        for block in _PARAGRAPH_BREAK_RE.split(text)
+        if block.strip()
+    )
+    with _LOCK:
+        linked: str = _LINKER.linkify("".join(paragraphs))
+    return linked
