@@ -265,8 +265,8 @@ def sign_headers_rfc9421(
         names += ["content-digest", "content-type"]
     else:
         out["Accept"] = accept
-    params: dict[str, int | str] = {"created": int(when.timestamp()), "keyid": key_id}
-    inner = InnerList(tuple(Item(name) for name in names), dict(params))
+    items = tuple(Item(name) for name in names)
+    inner = InnerList(items, {"created": int(when.timestamp()), "keyid": key_id})
     base = signature_base(
         inner, upper, target, CIMultiDict(out), base_url=f"{scheme}://{authority}"
     )
