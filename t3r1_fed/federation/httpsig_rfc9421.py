@@ -326,10 +326,10 @@ def _component_value(
     if name in derived:
         return derived[name]
     if name.startswith("@"):
-        raise SignatureError(f"unsupported component {name}")
+        raise SignatureError(f"unsupported component {name[:64]}")
     values = header_values(headers, name)
     if not values:
-        raise SignatureError(f"missing signed header {name}")
+        raise SignatureError(f"missing signed header {name[:64]}")
     return ", ".join(values)
 
 
@@ -355,7 +355,7 @@ def signature_base(
             raise SignatureError("malformed component identifier")
         if item.params:
             # ;sf ;key ;bs ;req ;name are not used by the fediverse: refuse them.
-            raise SignatureError(f"unsupported parameters on component {name}")
+            raise SignatureError(f"unsupported parameters on component {name[:64]}")
         if name in seen or name == "@signature-params":
             raise SignatureError("malformed component list")
         seen.add(name)

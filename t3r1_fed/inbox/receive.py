@@ -25,10 +25,17 @@ from t3r1_fed.vocab.normalize import InvalidObject, parse_activity
 log = logging.getLogger("t3r1.inbox")
 
 
+def _check(sig: ParsedSignature, pem: str) -> bool:
+    try:
+        return sig.verify(load_public_key(pem))
+    except (ValueError, SignatureError):  # junk or unsupported key: not a valid signature
+        return False
+
+
 async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
     """The URI of the actor whose key made `sig`, or None. Refetches a key at most once."""
     cached = ctx.key_cache.get(sig.key_id)
-    if cached is not None and sig.verify(load_public_key(cached[1])):
+    if cached is not None and _check(sig, cached[1]):
         return cached[0]
     for refresh in (False, True):
         if refresh is False and cached is not None:
@@ -44,7 +51,7 @@ async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
         if pem is None:
             return None
         ctx.key_cache[sig.key_id] = (uri, pem)
-        if sig.verify(load_public_key(pem)):
+        if _check(sig, pem):
             return uri
     return None
 
@@ -71,7 +78,8 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
         return json_error(400, f"not an activity: {e}")
     try:
         sig = parse_request_signature(
-            request.method, request.path_qs, request.headers, body, base_url=ctx.settings.base_url
+            # raw_path: the target as sent (path_qs is decoded and would break signatures).
+            request.method, request.raw_path, request.headers, body, base_url=ctx.settings.base_url
         )
     except SignatureError as e:
         return json_error(401, f"signature: {e}")

@@ -1027,3 +1027,47 @@ def test_structured_field_parser_accepts() -> None:
     assert isinstance(d, InnerList)
     assert [i.value for i in d.items] == [1, "two", b"\x00\x01"]
     assert serialize_inner_list(d) == '(1 "two" :AAE=:);z'
+
+
+def test_rfc9421_base_url_is_normalised() -> None:
+    headers = _rfc9421_post()
+    for base_url in ("https://EXAMPLE.org/", "https://example.org:443"):
+        parsed = parse_request_signature(
+            "POST", split(INBOX), headers, BODY, now=NOW, base_url=base_url
+        )
+        assert parsed.verify(PUBLIC)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Signature": "sig2=:AAAA:"}, "missing or malformed Signature"),
+        ({"Signature-Input": 'sig1="@method"'}, "malformed Signature-Input"),
+        ({"Signature-Input": ""}, "empty Signature-Input"),
+    ],
+)
+def test_rfc9421_malformed_fields(change: dict[str, str], message: str) -> None:
+    headers = {**_rfc9421_post(), **change}
+    with pytest.raises(SignatureError, match=message):
+        parse_request_signature("POST", split(INBOX), headers, BODY, now=NOW, base_url=BASE_URL)
+
+
+def test_rfc9421_component_parameters_are_refused() -> None:
+    created = int(NOW.timestamp())
+    signature_input = (
+        f'sig1=("@method" "@target-uri" "content-digest";sf);created={created};keyid="k"'
+    )
+    headers = {**_rfc9421_post(), "Signature-Input": signature_input}
+    with pytest.raises(SignatureError, match="unsupported parameters"):
+        parse_request_signature("POST", split(INBOX), headers, BODY, now=NOW, base_url=BASE_URL)
+
+
+def test_cavage_tolerates_signature_prefix_and_refuses_duplicates() -> None:
+    headers = signed_post()
+    # Old node-http-signature versions put the auth scheme in the Signature header too.
+    prefixed = {**headers, "Signature": "Signature " + headers["Signature"]}
+    assert parse_request_signature("POST", split(INBOX), prefixed, BODY, now=NOW).verify(PUBLIC)
+    doubled = CIMultiDict(headers)
+    doubled.add("Signature", headers["Signature"])
+    with pytest.raises(SignatureError, match="more than one signature header"):
+        parse_request_signature("POST", split(INBOX), doubled, BODY, now=NOW)
