@@ -27,12 +27,15 @@ CORS_PREFIXES = ("/.well-known/", "/nodeinfo/", "/api/", "/oauth/")
 @web.middleware
 async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method == "OPTIONS" and request.path.startswith(CORS_PREFIXES):
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
-            "Access-Control-Max-Age": "86400",
-        })
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
     try:
         resp = await handler(request)
     except web.HTTPException as e:
@@ -48,8 +51,9 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
     return resp
 
 
-def create_app(settings: Settings, *, ctx: Context | None = None,
-               inline_worker: bool | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, ctx: Context | None = None, inline_worker: bool | None = None
+) -> web.Application:
     app = web.Application(middlewares=[errors_and_cors], client_max_size=settings.max_inbox_body)
     app[CTX] = ctx or Context.create(settings)
     app[WRITER] = InboxWriter(app[CTX])

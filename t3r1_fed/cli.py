@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed import __version__
 from t3r1_fed.actors.local import ActorError, create_coop, create_user, ensure_instance_actor
-from t3r1_fed.config import ConfigError, Settings, write_instance_file
+from t3r1_fed.config import ConfigError, Settings, _parse_bool, write_instance_file
 from t3r1_fed.context import Context
 from t3r1_fed.coops.posting import PostRefused, local_delete, local_post
 from t3r1_fed.db.engine import upgrade
@@ -53,9 +53,11 @@ async def cmd_init(args: argparse.Namespace) -> str:
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     await upgrade(settings.effective_database_url)
 
+    where = data_dir
+
     async def go(ctx: Context, session: AsyncSession) -> str:
         await ensure_instance_actor(session, ctx.uris, settings.domain)
-        return f"instance ready: {settings.base_url} (data in {data_dir.resolve()})"
+        return f"instance ready: {settings.base_url} (data in {where})"
 
     return await _with_session(settings, go)
 
@@ -88,6 +90,18 @@ async def cmd_create_coop(args: argparse.Namespace) -> str:
     return await _with_session(_settings(args), go)
 
 
+def _cli_deliver(settings: Settings) -> bool:
+    """T3R1_CLI_DELIVER (default on): deliver inline after an admin action.
+
+    Unknown T3R1_* keys reach `extra` as strings, so "0"/"false" must be parsed, not tested
+    for truthiness.
+    """
+    value = settings.extra.get("cli_deliver", True)
+    if isinstance(value, str):
+        return _parse_bool("T3R1_CLI_DELIVER", value)
+    return bool(value)
+
+
 async def _run_then_deliver(settings: Settings,
                             fn: Callable[[Context, AsyncSession], Awaitable[str]]) -> str:
     """Do a local action, then deliver what it queued (a running server would do it too)."""
@@ -96,7 +110,7 @@ async def _run_then_deliver(settings: Settings,
     try:
         async with ctx.sessions() as session, session.begin():
             out = await fn(ctx, session)
-        if settings.extra.get("cli_deliver", True):
+        if _cli_deliver(settings):
             from t3r1_fed.federation.delivery import DeliveryPump
 
             pump = DeliveryPump(ctx)
@@ -220,10 +234,14 @@ async def cmd_demo(args: argparse.Namespace) -> str:
     return "stopped"
 
 
+def _abs_path(value: str) -> Path:
+    return Path(os.path.abspath(value))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="t3r1", description="t3r1-fed: federated union cooperatives")
     p.add_argument("--version", action="version", version=f"t3r1-fed {__version__}")
-    p.add_argument("--data-dir", dest="data_dir", default=None,
+    p.add_argument("--data-dir", dest="data_dir", default=None, type=_abs_path,
                    help="data directory (default: $T3R1_DATA_DIR or ./data)")
     sub = p.add_subparsers(dest="cmd", required=True)
 

@@ -154,7 +154,9 @@ class Settings:
         if self.scheme not in {"http", "https"}:
             raise ConfigError(f"T3R1_SCHEME must be http or https, not {self.scheme!r}")
         if not self.domain or "/" in self.domain or " " in self.domain:
-            raise ConfigError(f"T3R1_DOMAIN must be a host name (with optional port): {self.domain!r}")
+            raise ConfigError(
+                f"T3R1_DOMAIN must be a host name (with optional port): {self.domain!r}"
+            )
         if self.worker_concurrency < 1:
             raise ConfigError("T3R1_WORKER_CONCURRENCY must be at least 1")
 
@@ -170,8 +172,13 @@ def _coerce(key: str, value: Any) -> Any:
             return int(value)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{name}: expected an integer, got {value!r}") from e
-    if key in {"lease_seconds", "poll_interval", "delivery_give_up_after", "backoff_scale",
-               "host_unavailable_after"}:
+    if key in {
+        "lease_seconds",
+        "poll_interval",
+        "delivery_give_up_after",
+        "backoff_scale",
+        "host_unavailable_after",
+    }:
         try:
             return float(value)
         except (TypeError, ValueError) as e:
@@ -197,7 +204,7 @@ def write_instance_file(data_dir: Path, domain: str, scheme: str) -> None:
     """Persist what `t3r1 init` was told, so later commands need no flags."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / INSTANCE_FILE).write_text(
-        f'# Written by `t3r1 init`. Environment variables T3R1_* override it.\n'
+        f"# Written by `t3r1 init`. Environment variables T3R1_* override it.\n"
         f'domain = "{domain}"\nscheme = "{scheme}"\n',
         encoding="utf-8",
     )

@@ -12,12 +12,16 @@ AS2 = "application/activity+json"
 
 def json_error(status: int, message: str, **headers: str) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps({"error": message}),
-        content_type="application/json", headers=headers or None,
+        status=status,
+        body=orjson.dumps({"error": message}),
+        content_type="application/json",
+        headers=headers or None,
     )
 
 
-def as2_response(doc: dict[str, Any], *, status: int = 200, cache: str | None = None) -> web.Response:
+def as2_response(
+    doc: dict[str, Any], *, status: int = 200, cache: str | None = None
+) -> web.Response:
     resp = web.Response(status=status, body=orjson.dumps(doc), content_type=AS2)
     resp.headers["Vary"] = "Accept, Signature"
     if cache:
@@ -25,7 +29,9 @@ def as2_response(doc: dict[str, Any], *, status: int = 200, cache: str | None = 
     return resp
 
 
-def json_response(doc: Any, *, content_type: str = "application/json", status: int = 200) -> web.Response:
+def json_response(
+    doc: Any, *, content_type: str = "application/json", status: int = 200
+) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(doc), content_type=content_type)
 
 

@@ -19,7 +19,9 @@ from t3r1_fed.uris import Uris
 # both are reachable as acct:name@domain.
 NAME_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
 OPENNESS = ("open", "moderated", "invite_only")
-RESERVED = frozenset({"actor", "inbox", "admin", "api", "oauth", "well-known", "nodeinfo", "u", "c"})
+RESERVED = frozenset(
+    {"actor", "inbox", "admin", "api", "oauth", "well-known", "nodeinfo", "u", "c"}
+)
 
 
 class ActorError(ValueError):
@@ -37,22 +39,42 @@ def check_name(name: str) -> str:
 
 
 async def _name_taken(session: AsyncSession, domain: str, name: str) -> bool:
-    q = select(Actor.id).where(Actor.local.is_(True), Actor.username == name, Actor.domain == domain)
+    q = select(Actor.id).where(
+        Actor.local.is_(True), Actor.username == name, Actor.domain == domain
+    )
     return (await session.execute(q)).first() is not None
 
 
 async def _new_actor(
-    session: AsyncSession, uris: Uris, domain: str, *, uri: str, type_: str, username: str,
-    name: str | None, manually_approves: bool = False, discoverable: bool = True,
+    session: AsyncSession,
+    uris: Uris,
+    domain: str,
+    *,
+    uri: str,
+    type_: str,
+    username: str,
+    name: str | None,
+    manually_approves: bool = False,
+    discoverable: bool = True,
 ) -> Actor:
     private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
     actor = Actor(
-        uri=uri, local=True, type=type_, username=username, domain=domain, name=name,
-        inbox=uris.sub(uri, "inbox"), outbox=uris.sub(uri, "outbox"),
-        shared_inbox=uris.shared_inbox, followers_url=uris.sub(uri, "followers"),
-        following_url=uris.sub(uri, "following"), key_id=uris.key_id(uri),
-        public_key_pem=public_pem, private_key_pem=private_pem,
-        manually_approves_followers=manually_approves, discoverable=discoverable,
+        uri=uri,
+        local=True,
+        type=type_,
+        username=username,
+        domain=domain,
+        name=name,
+        inbox=uris.sub(uri, "inbox"),
+        outbox=uris.sub(uri, "outbox"),
+        shared_inbox=uris.shared_inbox,
+        followers_url=uris.sub(uri, "followers"),
+        following_url=uris.sub(uri, "following"),
+        key_id=uris.key_id(uri),
+        public_key_pem=public_pem,
+        private_key_pem=private_pem,
+        manually_approves_followers=manually_approves,
+        discoverable=discoverable,
         url=uris.profile(username) if type_ != "Application" else uris.base + "/",
     )
     session.add(actor)
@@ -83,16 +105,29 @@ async def ensure_instance_actor(session: AsyncSession, uris: Uris, domain: str) 
     actor = (await session.execute(select(Actor).where(Actor.uri == uris.instance_actor))).scalar()
     if actor is None:
         actor = await _new_actor(
-            session, uris, domain, uri=uris.instance_actor, type_="Application",
-            username=domain, name=domain, manually_approves=True, discoverable=False,
+            session,
+            uris,
+            domain,
+            uri=uris.instance_actor,
+            type_="Application",
+            username=domain,
+            name=domain,
+            manually_approves=True,
+            discoverable=False,
         )
         # The instance actor follows and is followed only through instance links.
     return actor
 
 
 async def create_user(
-    session: AsyncSession, uris: Uris, domain: str, username: str, password: str,
-    *, admin: bool = False, display_name: str | None = None,
+    session: AsyncSession,
+    uris: Uris,
+    domain: str,
+    username: str,
+    password: str,
+    *,
+    admin: bool = False,
+    display_name: str | None = None,
 ) -> User:
     username = check_name(username)
     if len(password) < 8:
@@ -100,7 +135,12 @@ async def create_user(
     if await _name_taken(session, domain, username):
         raise ActorError(f"the name {username!r} is already taken")
     actor = await _new_actor(
-        session, uris, domain, uri=uris.user(username), type_="Person", username=username,
+        session,
+        uris,
+        domain,
+        uri=uris.user(username),
+        type_="Person",
+        username=username,
         name=display_name or username,
     )
     pw_hash = await asyncio.to_thread(hash_password, password)
@@ -111,8 +151,15 @@ async def create_user(
 
 
 async def create_coop(
-    session: AsyncSession, uris: Uris, domain: str, name: str, owner: str,
-    *, openness: str = "open", private: bool = False, title: str | None = None,
+    session: AsyncSession,
+    uris: Uris,
+    domain: str,
+    name: str,
+    owner: str,
+    *,
+    openness: str = "open",
+    private: bool = False,
+    title: str | None = None,
     summary: str | None = None,
 ) -> Coop:
     name = check_name(name)
@@ -122,8 +169,14 @@ async def create_coop(
         raise ActorError(f"the name {name!r} is already taken")
     owner_user = await get_user(session, owner)
     actor = await _new_actor(
-        session, uris, domain, uri=uris.coop(name), type_="Group", username=name,
-        name=title or name, manually_approves=private or openness != "open",
+        session,
+        uris,
+        domain,
+        uri=uris.coop(name),
+        type_="Group",
+        username=name,
+        name=title or name,
+        manually_approves=private or openness != "open",
         discoverable=not private,
     )
     actor.featured_url = uris.sub(actor.uri, "featured")
@@ -145,7 +198,9 @@ async def get_user(session: AsyncSession, username: str) -> User:
 async def get_coop(session: AsyncSession, name: str) -> tuple[Coop, Actor]:
     row = (
         await session.execute(
-            select(Coop, Actor).join(Actor, Actor.id == Coop.actor_id).where(Coop.name == name.lower())
+            select(Coop, Actor)
+            .join(Actor, Actor.id == Coop.actor_id)
+            .where(Coop.name == name.lower())
         )
     ).first()
     if row is None:
@@ -155,7 +210,10 @@ async def get_coop(session: AsyncSession, name: str) -> tuple[Coop, Actor]:
 
 async def local_actor_by_name(session: AsyncSession, domain: str, name: str) -> Actor | None:
     q = select(Actor).where(
-        Actor.local.is_(True), Actor.username == name.lower(), Actor.domain == domain,
-        Actor.type != "Application", Actor.deleted_at.is_(None),
+        Actor.local.is_(True),
+        Actor.username == name.lower(),
+        Actor.domain == domain,
+        Actor.type != "Application",
+        Actor.deleted_at.is_(None),
     )
     return (await session.execute(q)).scalar()

@@ -37,23 +37,34 @@ async def is_member(session: AsyncSession, group: Actor, actor: Actor) -> bool:
     return (await session.execute(q)).first() is not None
 
 
-async def check_can_post(session: AsyncSession, group: Actor, coop: Coop, author: Actor,
-                         obj: Object) -> None:
+async def check_can_post(
+    session: AsyncSession, group: Actor, coop: Coop, author: Actor, obj: Object
+) -> None:
     if coop.private and obj.visibility in {"public", "unlisted"}:
         raise PostRefused("public posts are not accepted into a private cooperative")
     if coop.openness != "open" or coop.private:
         # Non-open cooperatives take posts from their members only.
         from t3r1_fed.db.models import CoopRole
 
-        role = (await session.execute(select(CoopRole.role).where(
-            CoopRole.coop_actor_id == group.id, CoopRole.actor_id == author.id))).first()
+        role = (
+            await session.execute(
+                select(CoopRole.role).where(
+                    CoopRole.coop_actor_id == group.id, CoopRole.actor_id == author.id
+                )
+            )
+        ).first()
         if role is None and not await is_member(session, group, author):
             raise PostRefused("only members may post into this cooperative")
 
 
 async def accept_post(
-    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any],
-    obj: Object, author: Actor,
+    ctx: Context,
+    session: AsyncSession,
+    group: Actor,
+    coop: Coop,
+    activity: dict[str, Any],
+    obj: Object,
+    author: Actor,
 ) -> None:
     """A post (local or remote) arrived for `group`: check it, file it, redistribute it."""
     await check_can_post(session, group, coop, author, obj)
@@ -62,8 +73,13 @@ async def accept_post(
 
 
 async def local_post(
-    ctx: Context, session: AsyncSession, username: str, coop_name: str, text: str,
-    *, in_reply_to: str | None = None,
+    ctx: Context,
+    session: AsyncSession,
+    username: str,
+    coop_name: str,
+    text: str,
+    *,
+    in_reply_to: str | None = None,
 ) -> Object:
     """A local member posts `text` (plain text) into a local cooperative."""
     text = text.strip()
@@ -89,27 +105,54 @@ async def local_post(
         to, cc, visibility = [AS_PUBLIC], [author.followers_url, group.uri], "public"
     published = now_iso()
     note: dict[str, Any] = {
-        "id": uri, "type": "Note", "attributedTo": author.uri, "content": html,
-        "to": to, "cc": cc, "audience": group.uri, "published": published, "url": uri,
-        "inReplyTo": in_reply_to, "sensitive": False,
+        "id": uri,
+        "type": "Note",
+        "attributedTo": author.uri,
+        "content": html,
+        "to": to,
+        "cc": cc,
+        "audience": group.uri,
+        "published": published,
+        "url": uri,
+        "inReplyTo": in_reply_to,
+        "sensitive": False,
         "tag": [{"type": "Mention", "href": group.uri, "name": mention}],
     }
     create = {
-        "id": ctx.uris.activity(), "type": "Create", "actor": author.uri, "object": note,
-        "to": to, "cc": cc, "published": published,
+        "id": ctx.uris.activity(),
+        "type": "Create",
+        "actor": author.uri,
+        "object": note,
+        "to": to,
+        "cc": cc,
+        "published": published,
     }
     import orjson
 
     obj = Object(
-        uri=uri, local=True, type="Note", author_id=author.id, group_id=group.id,
-        content=html, url=uri, in_reply_to=in_reply_to, visibility=visibility,
-        raw=orjson.dumps(note).decode(), published=utcnow(),
+        uri=uri,
+        local=True,
+        type="Note",
+        author_id=author.id,
+        group_id=group.id,
+        content=html,
+        url=uri,
+        in_reply_to=in_reply_to,
+        visibility=visibility,
+        raw=orjson.dumps(note).decode(),
+        published=utcnow(),
     )
     session.add(obj)
     await session.flush()
     # The member's own followers get the Create; the cooperative (local) handles it directly.
-    await publish(ctx, session, author, create,
-                  recipients=await followers_of(session, author.id), public=not coop.private)
+    await publish(
+        ctx,
+        session,
+        author,
+        create,
+        recipients=await followers_of(session, author.id),
+        public=not coop.private,
+    )
     await accept_post(ctx, session, group, coop, create, obj, author)
     return obj
 
@@ -126,8 +169,11 @@ async def local_delete(ctx: Context, session: AsyncSession, username: str, objec
     obj.deleted_at = utcnow()
     obj.content = None
     delete = {
-        "id": ctx.uris.activity(), "type": "Delete", "actor": author.uri,
-        "object": {"id": obj.uri, "type": "Tombstone"}, "to": [AS_PUBLIC],
+        "id": ctx.uris.activity(),
+        "type": "Delete",
+        "actor": author.uri,
+        "object": {"id": obj.uri, "type": "Tombstone"},
+        "to": [AS_PUBLIC],
     }
     await publish(ctx, session, author, delete, recipients=await followers_of(session, author.id))
     if obj.group_id is not None:

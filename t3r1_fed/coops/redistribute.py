@@ -40,29 +40,44 @@ def group_audience(group: Actor, coop: Coop) -> tuple[list[str], list[str]]:
 
 
 async def redistribute(
-    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any],
+    ctx: Context,
+    session: AsyncSession,
+    group: Actor,
+    coop: Coop,
+    activity: dict[str, Any],
     obj: Object,
 ) -> None:
     """Announce a new post `obj`, received as `activity`, to the cooperative's followers."""
     recipients = await followers_of(session, group.id)
     to, cc = group_audience(group, coop)
     wrapped = {
-        "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
-        "object": _strip_context(activity), "to": to, "cc": cc, "published": now_iso(),
+        "id": ctx.uris.activity(),
+        "type": "Announce",
+        "actor": group.uri,
+        "object": _strip_context(activity),
+        "to": to,
+        "cc": cc,
+        "published": now_iso(),
     }
     await publish(ctx, session, group, wrapped, recipients=recipients, public=not coop.private)
     share_uri = wrapped["id"]
     if not coop.private and obj.visibility == "public" and obj.in_reply_to is None:
         boost: dict[str, Any] = {
-            "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
-            "object": obj.uri, "to": [AS_PUBLIC], "cc": [group.followers_url],
+            "id": ctx.uris.activity(),
+            "type": "Announce",
+            "actor": group.uri,
+            "object": obj.uri,
+            "to": [AS_PUBLIC],
+            "cc": [group.followers_url],
             "published": now_iso(),
         }
         await publish(ctx, session, group, boost, recipients=recipients)
         share_uri = boost["id"]
-    existing = (await session.execute(
-        select(Share.id).where(Share.actor_id == group.id, Share.object_id == obj.id)
-    )).first()
+    existing = (
+        await session.execute(
+            select(Share.id).where(Share.actor_id == group.id, Share.object_id == obj.id)
+        )
+    ).first()
     if existing is None:
         session.add(Share(uri=share_uri, actor_id=group.id, object_id=obj.id))
 
@@ -72,30 +87,50 @@ async def announce_update(
 ) -> None:
     to, cc = group_audience(group, coop)
     wrapped = {
-        "id": ctx.uris.activity(), "type": "Announce", "actor": group.uri,
-        "object": _strip_context(activity), "to": to, "cc": cc, "published": now_iso(),
+        "id": ctx.uris.activity(),
+        "type": "Announce",
+        "actor": group.uri,
+        "object": _strip_context(activity),
+        "to": to,
+        "cc": cc,
+        "published": now_iso(),
     }
-    await publish(ctx, session, group, wrapped, recipients=await followers_of(session, group.id),
-                  public=not coop.private)
+    await publish(
+        ctx,
+        session,
+        group,
+        wrapped,
+        recipients=await followers_of(session, group.id),
+        public=not coop.private,
+    )
 
 
 async def announce_delete(
-    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any],
+    ctx: Context,
+    session: AsyncSession,
+    group: Actor,
+    coop: Coop,
+    activity: dict[str, Any],
     obj: Object,
 ) -> None:
     """Announce a deletion, and withdraw the group's boost of the object."""
     recipients = await followers_of(session, group.id)
     await announce_update(ctx, session, group, coop, activity)
-    share = (await session.execute(
-        select(Share).where(Share.actor_id == group.id, Share.object_id == obj.id)
-    )).scalar()
+    share = (
+        await session.execute(
+            select(Share).where(Share.actor_id == group.id, Share.object_id == obj.id)
+        )
+    ).scalar()
     if share is None:
         return
     to, cc = group_audience(group, coop)
     undo = {
-        "id": ctx.uris.activity(), "type": "Undo", "actor": group.uri,
+        "id": ctx.uris.activity(),
+        "type": "Undo",
+        "actor": group.uri,
         "object": {"id": share.uri, "type": "Announce", "actor": group.uri, "object": obj.uri},
-        "to": to, "cc": cc,
+        "to": to,
+        "cc": cc,
     }
     await publish(ctx, session, group, undo, recipients=recipients, public=not coop.private)
     await session.execute(delete(Share).where(Share.id == share.id))

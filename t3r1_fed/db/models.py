@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -145,7 +144,9 @@ class Follow(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(2048), unique=True)  # the Follow activity id
     follower_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
-    followee_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
+    followee_id: Mapped[int] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), index=True
+    )
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("follower_id", "followee_id"),)
@@ -274,5 +275,3 @@ class Host(Base):
     # While set and in the future, deliveries to this host wait instead of hammering it.
     circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unavailable: Mapped[bool] = mapped_column(Boolean, default=False)
-
-

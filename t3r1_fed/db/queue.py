@@ -38,8 +38,12 @@ async def claim_deliveries(session: AsyncSession, limit: int, lease: float) -> l
         .where(Delivery.id.in_(inner.scalar_subquery()))
         .values(locked_until=now + timedelta(seconds=lease), attempts=Delivery.attempts + 1)
         .returning(
-            Delivery.id, Delivery.activity_id, Delivery.inbox, Delivery.host,
-            Delivery.attempts, Delivery.created_at,
+            Delivery.id,
+            Delivery.activity_id,
+            Delivery.inbox,
+            Delivery.host,
+            Delivery.attempts,
+            Delivery.created_at,
         )
         .execution_options(synchronize_session=False)
     )
@@ -71,5 +75,3 @@ async def claim_inbox_items(session: AsyncSession, limit: int, lease: float) -> 
     rows = list((await session.execute(stmt)).all())
     await session.commit()
     return rows
-
-

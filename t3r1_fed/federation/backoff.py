@@ -20,8 +20,9 @@ def retry_delay(attempt: int, *, scale: float = 1.0, rng: random.Random | None =
     return ((attempt - 1) ** 4 + 5 + r * 10 * attempt) * scale
 
 
-def next_delay(attempt: int, retry_after: float | None, *, scale: float = 1.0,
-               rng: random.Random | None = None) -> float | None:
+def next_delay(
+    attempt: int, retry_after: float | None, *, scale: float = 1.0, rng: random.Random | None = None
+) -> float | None:
     """Delay before the next try after `attempt` failures, or None to give up.
 
     A peer's `Retry-After` is honoured when it asks for longer than our schedule (capped at

@@ -158,7 +158,10 @@ async def _host_health(ctx: Context, session: AsyncSession, host: str, ok: bool)
 async def revive_host(session: AsyncSession, host: str) -> bool:
     """The host is alive (it sent us something): close its circuit and retry its rows now."""
     h = (await session.execute(select(Host).where(Host.domain == host))).scalar()
-    if h is None or (not h.unavailable and h.circuit_open_until is None and not h.consecutive_failures):
+    healthy = h is None or (
+        not h.unavailable and h.circuit_open_until is None and not h.consecutive_failures
+    )
+    if h is None or healthy:
         return False
     h.unavailable = False
     h.circuit_open_until = None

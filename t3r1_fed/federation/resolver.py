@@ -114,7 +114,12 @@ async def get_actor(
         return actor
     if ctx.uris.is_local(uri):
         raise ResolveError(f"no local actor {uri}")
-    if actor is not None and not refresh and actor.fetched_at and utcnow() - actor.fetched_at < ACTOR_TTL:
+    if (
+        actor is not None
+        and not refresh
+        and actor.fetched_at
+        and utcnow() - actor.fetched_at < ACTOR_TTL
+    ):
         return actor
     try:
         return await fetch_actor(ctx, session, uri)
@@ -138,7 +143,11 @@ async def actor_for_key(
             return actor
     else:
         actor = (await session.execute(select(Actor).where(Actor.key_id == key_id))).scalar()
-        if actor is not None and actor.fetched_at and utcnow() - actor.fetched_at < KEY_REFETCH_WINDOW:
+        if (
+            actor is not None
+            and actor.fetched_at
+            and utcnow() - actor.fetched_at < KEY_REFETCH_WINDOW
+        ):
             raise ResolveError("key refetched recently; not fetching again")
     if ctx.uris.is_local(key_id):
         raise ResolveError("unknown local key")

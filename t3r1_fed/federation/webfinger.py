@@ -38,8 +38,10 @@ async def resolve_acct(http: SafeHttpClient, acct: str, *, scheme: str = "https"
     for link in as_list(jrd.get("links")):
         if not isinstance(link, dict) or link.get("rel") != "self":
             continue
-        if link.get("type") not in ("application/activity+json",
-                                    'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'):
+        if link.get("type") not in (
+            "application/activity+json",
+            'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
+        ):
             continue
         href = link.get("href")
         if isinstance(href, str):

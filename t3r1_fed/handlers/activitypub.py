@@ -40,11 +40,15 @@ async def _actor_for(request: web.Request, session: AsyncSession) -> tuple[Actor
         uri = ctx.uris.coop(name or "")
     else:
         uri = ctx.uris.user(name or "")
-    actor = (await session.execute(select(Actor).where(
-        Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None)))).scalar()
+    actor = (
+        await session.execute(
+            select(Actor).where(Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
+        )
+    ).scalar()
     if actor is None:
-        raise web.HTTPNotFound(body=orjson.dumps({"error": "no such actor"}),
-                               content_type="application/json")
+        raise web.HTTPNotFound(
+            body=orjson.dumps({"error": "no such actor"}), content_type="application/json"
+        )
     coop = None
     if actor.type == "Group":
         coop = (await session.execute(select(Coop).where(Coop.actor_id == actor.id))).scalar()
@@ -78,24 +82,39 @@ async def actor(request: web.Request) -> web.StreamResponse:
 
 
 def _collection(uri: str, total: int, first: str | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": uri, "type": "OrderedCollection",
-                           "totalItems": total}
+    doc: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": uri,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
     if first:
         doc["first"] = first
     return doc
 
 
 def _page(uri: str, part_of: str, items: Sequence[Any], next_url: str | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": uri, "type": "OrderedCollectionPage",
-                           "partOf": part_of, "orderedItems": list(items)}
+    doc: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": uri,
+        "type": "OrderedCollectionPage",
+        "partOf": part_of,
+        "orderedItems": list(items),
+    }
     if next_url:
         doc["next"] = next_url
     return doc
 
 
-async def _paged(request: web.Request, session: AsyncSession, coll_uri: str,
-                 count_q: Select[Any], items_q: Any, id_col: Any,
-                 render: Any) -> web.Response:
+async def _paged(
+    request: web.Request,
+    session: AsyncSession,
+    coll_uri: str,
+    count_q: Select[Any],
+    items_q: Any,
+    id_col: Any,
+    render: Any,
+) -> web.Response:
     total = (await session.execute(count_q)).scalar_one()
     if request.query.get("page") != "true":
         return as2_response(_collection(coll_uri, total, f"{coll_uri}?page=true"))
@@ -114,12 +133,18 @@ async def outbox(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, _ = await _actor_for(request, session)
-        where = (Activity.actor_id == act.id, Activity.public.is_(True),
-                 Activity.type.in_(("Create", "Announce")))
+        where = (
+            Activity.actor_id == act.id,
+            Activity.public.is_(True),
+            Activity.type.in_(("Create", "Announce")),
+        )
         return await _paged(
-            request, session, ctx.uris.sub(act.uri, "outbox"),
+            request,
+            session,
+            ctx.uris.sub(act.uri, "outbox"),
             select(func.count()).select_from(Activity).where(*where),
-            select(Activity.id, Activity.body).where(*where), Activity.id,
+            select(Activity.id, Activity.body).where(*where),
+            Activity.id,
             lambda r: {k: v for k, v in orjson.loads(r[1]).items() if k != "@context"},
         )
 
@@ -129,8 +154,13 @@ async def followers(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, _ = await _actor_for(request, session)
-        total = (await session.execute(select(func.count()).select_from(Follow).where(
-            Follow.followee_id == act.id, Follow.state == "accepted"))).scalar_one()
+        total = (
+            await session.execute(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.followee_id == act.id, Follow.state == "accepted")
+            )
+        ).scalar_one()
     return as2_response(_collection(ctx.uris.sub(act.uri, "followers"), total, None))
 
 
@@ -138,8 +168,13 @@ async def following(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, _ = await _actor_for(request, session)
-        total = (await session.execute(select(func.count()).select_from(Follow).where(
-            Follow.follower_id == act.id, Follow.state == "accepted"))).scalar_one()
+        total = (
+            await session.execute(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.follower_id == act.id, Follow.state == "accepted")
+            )
+        ).scalar_one()
     return as2_response(_collection(ctx.uris.sub(act.uri, "following"), total, None))
 
 
@@ -150,10 +185,16 @@ async def moderators(request: web.Request) -> web.Response:
         act, coop = await _actor_for(request, session)
         if coop is None:
             raise web.HTTPNotFound()
-        uris = list((await session.execute(
-            select(Actor.uri).join(CoopRole, CoopRole.actor_id == Actor.id)
-            .where(CoopRole.coop_actor_id == act.id).order_by(CoopRole.created_at)
-        )).scalars())
+        uris = list(
+            (
+                await session.execute(
+                    select(Actor.uri)
+                    .join(CoopRole, CoopRole.actor_id == Actor.id)
+                    .where(CoopRole.coop_actor_id == act.id)
+                    .order_by(CoopRole.created_at)
+                )
+            ).scalars()
+        )
     doc = _collection(ctx.uris.sub(act.uri, "moderators"), len(uris), None)
     doc["orderedItems"] = uris
     return as2_response(doc)
@@ -172,8 +213,11 @@ async def featured(request: web.Request) -> web.Response:
 
 
 async def _object_row(ctx: Context, session: AsyncSession, oid: str) -> Object | None:
-    return (await session.execute(select(Object).where(
-        Object.uri == ctx.uris.object(oid), Object.local.is_(True)))).scalar()
+    return (
+        await session.execute(
+            select(Object).where(Object.uri == ctx.uris.object(oid), Object.local.is_(True))
+        )
+    ).scalar()
 
 
 async def object_(request: web.Request) -> web.StreamResponse:
@@ -183,8 +227,13 @@ async def object_(request: web.Request) -> web.StreamResponse:
     if obj is None or obj.visibility not in {"public", "unlisted"}:
         return json_error(404, "no such object")
     if obj.deleted_at is not None:
-        tomb = {"@context": AS_CONTEXT, "id": obj.uri, "type": "Tombstone",
-                "formerType": obj.type, "deleted": obj.deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        tomb = {
+            "@context": AS_CONTEXT,
+            "id": obj.uri,
+            "type": "Tombstone",
+            "formerType": obj.type,
+            "deleted": obj.deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         return as2_response(tomb, status=410)
     doc = orjson.loads(obj.raw)
     doc.setdefault("@context", AS_CONTEXT)
@@ -196,17 +245,20 @@ async def object_(request: web.Request) -> web.StreamResponse:
 async def activity(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        row = (await session.execute(select(Activity).where(
-            Activity.uri == ctx.uris.activity(request.match_info["aid"])))).scalar()
+        row = (
+            await session.execute(
+                select(Activity).where(Activity.uri == ctx.uris.activity(request.match_info["aid"]))
+            )
+        ).scalar()
     if row is None or not row.public:
         return json_error(404, "no such activity")
     if row.type == "Create" and row.object_uri:
         async with ctx.sessions() as session:
-            obj = (await session.execute(select(Object.deleted_at).where(
-                Object.uri == row.object_uri))).first()
+            obj = (
+                await session.execute(select(Object.deleted_at).where(Object.uri == row.object_uri))
+            ).first()
         if obj is not None and obj[0] is not None:
             return json_error(410, "deleted")
-    return web.Response(body=row.body.encode(), content_type="application/activity+json",
-                        headers={"Vary": "Accept"})
-
-
+    return web.Response(
+        body=row.body.encode(), content_type="application/activity+json", headers={"Vary": "Accept"}
+    )

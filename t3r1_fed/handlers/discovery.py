@@ -24,8 +24,10 @@ def _links(uri: str, profile: str | None) -> list[dict[str, Any]]:
         {"rel": "self", "type": "application/activity+json", "href": uri},
     ]
     if profile:
-        links.insert(0, {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
-                         "href": profile})
+        links.insert(
+            0,
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": profile},
+        )
     return links
 
 
@@ -39,8 +41,11 @@ async def webfinger(request: web.Request) -> web.Response:
     if resource in {base, base + "/", f"acct:{domain}@{domain}"}:
         # FEP-d556: the origin (and acct:domain@domain) names the instance actor.
         uri = ctx.uris.instance_actor
-        doc = {"subject": f"acct:{domain}@{domain}", "aliases": [uri, base + "/"],
-               "links": _links(uri, base + "/")}
+        doc = {
+            "subject": f"acct:{domain}@{domain}",
+            "aliases": [uri, base + "/"],
+            "links": _links(uri, base + "/"),
+        }
         return _jrd(doc)
     name: str | None = None
     if resource.startswith("acct:"):
@@ -52,7 +57,7 @@ async def webfinger(request: web.Request) -> web.Response:
         path = ctx.uris.local_path(resource) or ""
         for prefix in ("/u/", "/c/", "/@"):
             if path.startswith(prefix):
-                name = unquote(path[len(prefix):])
+                name = unquote(path[len(prefix) :])
     if name is None:
         return json_error(404, "unknown resource", **CORS)
     async with ctx.sessions() as session:
@@ -89,11 +94,19 @@ async def nodeinfo_index(request: web.Request) -> web.Response:
     base = ctx.settings.base_url
     doc = {
         "links": [
-            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": f"{base}/nodeinfo/2.1"},
-            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": f"{base}/nodeinfo/2.0"},
+            {
+                "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+                "href": f"{base}/nodeinfo/2.1",
+            },
+            {
+                "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                "href": f"{base}/nodeinfo/2.0",
+            },
             # FEP-2677: where to find the application (instance) actor.
-            {"rel": "https://www.w3.org/ns/activitystreams#Application",
-             "href": ctx.uris.instance_actor},
+            {
+                "rel": "https://www.w3.org/ns/activitystreams#Application",
+                "href": ctx.uris.instance_actor,
+            },
         ]
     }
     resp = json_response(doc)
@@ -108,10 +121,20 @@ async def nodeinfo(request: web.Request) -> web.Response:
         return json_error(404, "unknown nodeinfo version")
     async with ctx.sessions() as session:
         users = (await session.execute(select(func.count()).select_from(User))).scalar_one()
-        posts = (await session.execute(select(func.count()).select_from(Object).where(
-            Object.local.is_(True), Object.deleted_at.is_(None)))).scalar_one()
-        groups = (await session.execute(select(func.count()).select_from(Actor).where(
-            Actor.local.is_(True), Actor.type == "Group"))).scalar_one()
+        posts = (
+            await session.execute(
+                select(func.count())
+                .select_from(Object)
+                .where(Object.local.is_(True), Object.deleted_at.is_(None))
+            )
+        ).scalar_one()
+        groups = (
+            await session.execute(
+                select(func.count())
+                .select_from(Actor)
+                .where(Actor.local.is_(True), Actor.type == "Group")
+            )
+        ).scalar_one()
     software: dict[str, Any] = {"name": "t3r1-fed", "version": __version__}
     doc = {
         "version": version,
@@ -120,9 +143,11 @@ async def nodeinfo(request: web.Request) -> web.Response:
         "services": {"inbound": [], "outbound": []},
         "openRegistrations": False,
         "usage": {"users": {"total": users}, "localPosts": posts},
-        "metadata": {"nodeName": ctx.settings.instance_name,
-                     "nodeDescription": ctx.settings.instance_description,
-                     "cooperatives": groups},
+        "metadata": {
+            "nodeName": ctx.settings.instance_name,
+            "nodeDescription": ctx.settings.instance_description,
+            "cooperatives": groups,
+        },
     }
     profile = f"http://nodeinfo.diaspora.software/ns/schema/{version}#"
     resp = json_response(doc, content_type="application/json")

@@ -29,8 +29,12 @@ from t3r1_fed.vocab.normalize import RemoteObject, id_of
 async def _local_groups(session: AsyncSession, uris: set[str]) -> list[Actor]:
     if not uris:
         return []
-    q = select(Actor).where(Actor.uri.in_(uris), Actor.local.is_(True), Actor.type == "Group",
-                            Actor.deleted_at.is_(None))
+    q = select(Actor).where(
+        Actor.uri.in_(uris),
+        Actor.local.is_(True),
+        Actor.type == "Group",
+        Actor.deleted_at.is_(None),
+    )
     return list((await session.execute(q)).scalars())
 
 
@@ -42,8 +46,11 @@ async def _thread_group(session: AsyncSession, in_reply_to: str | None) -> Actor
         if parent is None:
             return None
         if parent.group_id is not None:
-            return (await session.execute(select(Actor).where(
-                Actor.id == parent.group_id, Actor.local.is_(True)))).scalar()
+            return (
+                await session.execute(
+                    select(Actor).where(Actor.id == parent.group_id, Actor.local.is_(True))
+                )
+            ).scalar()
         in_reply_to, seen = parent.in_reply_to, seen + 1
     return None
 
@@ -56,8 +63,11 @@ async def _relevant(inb: Inbound, obj: RemoteObject, author: Actor) -> bool:
         return True
     if obj.in_reply_to and inb.ctx.uris.is_local(obj.in_reply_to):
         return True
-    q = select(Follow.id).join(Actor, Actor.id == Follow.follower_id).where(
-        Follow.followee_id == author.id, Follow.state == "accepted", Actor.local.is_(True))
+    q = (
+        select(Follow.id)
+        .join(Actor, Actor.id == Follow.follower_id)
+        .where(Follow.followee_id == author.id, Follow.state == "accepted", Actor.local.is_(True))
+    )
     return (await inb.session.execute(q)).first() is not None
 
 
@@ -108,8 +118,12 @@ async def on_create(inb: Inbound) -> str:
 
 async def _reject_post(inb: Inbound, group: Actor, reason: str, author: Actor) -> None:
     reject = {
-        "id": inb.ctx.uris.activity(), "type": "Reject", "actor": group.uri,
-        "object": inb.act.id, "to": [author.uri], "summary": reason,
+        "id": inb.ctx.uris.activity(),
+        "type": "Reject",
+        "actor": group.uri,
+        "object": inb.act.id,
+        "to": [author.uri],
+        "summary": reason,
     }
     await publish(inb.ctx, inb.session, group, reject, recipients=[author])
 
@@ -150,8 +164,11 @@ async def on_update_actor(inb: Inbound) -> str:
 async def _announce_in_group(inb: Inbound, obj: Object, *, deleting: bool) -> None:
     if obj.group_id is None:
         return
-    group = (await inb.session.execute(select(Actor).where(
-        Actor.id == obj.group_id, Actor.local.is_(True)))).scalar()
+    group = (
+        await inb.session.execute(
+            select(Actor).where(Actor.id == obj.group_id, Actor.local.is_(True))
+        )
+    ).scalar()
     if group is None:
         return
     coop = await coop_for_actor(inb.session, group.id)
@@ -165,10 +182,14 @@ async def _announce_in_group(inb: Inbound, obj: Object, *, deleting: bool) -> No
 
 async def delete_actor(session: AsyncSession, actor: Actor) -> None:
     actor.deleted_at = utcnow()
-    await session.execute(delete(Follow).where(
-        (Follow.follower_id == actor.id) | (Follow.followee_id == actor.id)))
-    await session.execute(update(Object).where(Object.author_id == actor.id, Object.deleted_at.is_(None))
-                          .values(deleted_at=utcnow(), content=None))
+    await session.execute(
+        delete(Follow).where((Follow.follower_id == actor.id) | (Follow.followee_id == actor.id))
+    )
+    await session.execute(
+        update(Object)
+        .where(Object.author_id == actor.id, Object.deleted_at.is_(None))
+        .values(deleted_at=utcnow(), content=None)
+    )
 
 
 @handles("Delete")
@@ -196,19 +217,40 @@ async def on_delete(inb: Inbound) -> str:
 
 # ---- Announce ---------------------------------------------------------------------------
 
-INNER_ACTIVITIES = frozenset({"Create", "Update", "Delete", "Undo", "Like", "Dislike", "Add",
-                              "Remove", "Block", "Lock", "Flag", "Announce", "Follow"})
+INNER_ACTIVITIES = frozenset(
+    {
+        "Create",
+        "Update",
+        "Delete",
+        "Undo",
+        "Like",
+        "Dislike",
+        "Add",
+        "Remove",
+        "Block",
+        "Lock",
+        "Flag",
+        "Announce",
+        "Follow",
+    }
+)
 
 
 async def _we_follow(session: AsyncSession, actor: Actor) -> bool:
-    q = select(Follow.id).join(Actor, Actor.id == Follow.follower_id).where(
-        Follow.followee_id == actor.id, Actor.local.is_(True))
+    q = (
+        select(Follow.id)
+        .join(Actor, Actor.id == Follow.follower_id)
+        .where(Follow.followee_id == actor.id, Actor.local.is_(True))
+    )
     return (await session.execute(q)).first() is not None
 
 
 async def _record_share(session: AsyncSession, uri: str, announcer: Actor, obj: Object) -> bool:
-    exists = (await session.execute(select(Share.id).where(
-        Share.actor_id == announcer.id, Share.object_id == obj.id))).first()
+    exists = (
+        await session.execute(
+            select(Share.id).where(Share.actor_id == announcer.id, Share.object_id == obj.id)
+        )
+    ).first()
     if exists:
         return False
     session.add(Share(uri=uri, actor_id=announcer.id, object_id=obj.id))
@@ -274,11 +316,10 @@ async def on_announce(inb: Inbound) -> str:
         await _record_share(session, act.id, announcer, local)
         return "boost of a local object"
     try:
-        stored = await resolve_object(inb.ctx, session, oid,
-                                      group=announcer if announcer.type == "Group" else None)
+        stored = await resolve_object(
+            inb.ctx, session, oid, group=announcer if announcer.type == "Group" else None
+        )
     except Refused as e:
         raise Ignored(str(e)) from e
     new = await _record_share(session, act.id, announcer, stored)
     return "boost stored" if new else "boost already known"
-
-

@@ -20,8 +20,9 @@ from t3r1_fed.federation.hosts import host_of
 from t3r1_fed.federation.resolver import ResolveError, fetch_document, get_actor
 from t3r1_fed.vocab.normalize import InvalidObject, RemoteObject, parse_object
 
-CONTENT_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Video", "Image",
-                           "Audio", "Document"})
+CONTENT_TYPES = frozenset(
+    {"Note", "Article", "Page", "Question", "Event", "Video", "Image", "Audio", "Document"}
+)
 # How far up an inReplyTo chain we walk or fetch (INTEROP §7.15).
 MAX_REPLY_DEPTH = 16
 
@@ -73,8 +74,12 @@ async def fetch_remote_object(
 
 
 async def upsert_object(
-    ctx: Context, session: AsyncSession, obj: RemoteObject, raw: dict[str, Any],
-    *, group: Actor | None = None,
+    ctx: Context,
+    session: AsyncSession,
+    obj: RemoteObject,
+    raw: dict[str, Any],
+    *,
+    group: Actor | None = None,
 ) -> Object:
     """Store or update a remote object; the author is fetched (and cached) if needed."""
     try:
@@ -91,8 +96,7 @@ async def upsert_object(
         if group is not None and row.group_id is None:
             row.group_id = group.id
         return row
-    row = Object(uri=obj.id, local=False, author_id=author.id,
-                 group_id=group.id if group else None)
+    row = Object(uri=obj.id, local=False, author_id=author.id, group_id=group.id if group else None)
     _apply(row, obj, raw)
     try:
         async with session.begin_nested():

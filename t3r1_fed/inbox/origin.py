@@ -6,8 +6,6 @@ an IDN cannot masquerade as another host.
 
 from __future__ import annotations
 
-
-
 from t3r1_fed.federation.hosts import host_of
 from t3r1_fed.vocab.normalize import Activity, as_list, id_of
 
@@ -47,5 +45,3 @@ def check_origins(act: Activity) -> None:
             raise OriginError("cannot undo another actor's activity")
         if act.object_id and _host(act.object_id, "object id") != actor_host:
             raise OriginError("undone activity is not on the actor's host")
-
-

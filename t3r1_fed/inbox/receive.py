@@ -11,9 +11,11 @@ import logging
 
 import orjson
 from aiohttp import web
+from sqlalchemy import select
 
 from t3r1_fed.appkeys import CTX, WRITER
 from t3r1_fed.context import Context
+from t3r1_fed.db.models import Actor
 from t3r1_fed.federation.httpsig import ParsedSignature, SignatureError, parse_request_signature
 from t3r1_fed.federation.keys import load_public_key
 from t3r1_fed.federation.resolver import ResolveError, actor_for_key
@@ -56,6 +58,13 @@ async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
     return None
 
 
+async def _local_actor_exists(ctx: Context, uri: str) -> bool:
+    async with ctx.sessions() as session:
+        q = select(Actor.id).where(
+            Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
+        return (await session.execute(q)).first() is not None
+
+
 async def handle_inbox(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     recipient: str | None = None
@@ -83,6 +92,9 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
         )
     except SignatureError as e:
         return json_error(401, f"signature: {e}")
+    if recipient is not None and not await _local_actor_exists(ctx, recipient):
+        # Before any key fetch: a POST to a made-up inbox costs us one indexed lookup.
+        return json_error(404, "no such actor")
     if act.type == "Delete" and act.object_id == act.actor and sig.key_id not in ctx.key_cache:
         # An account deletion from an actor we never cached: nothing to delete, and fetching
         # a deleted actor's key would only fail (INTEROP §7.16).

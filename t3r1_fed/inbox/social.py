@@ -35,11 +35,20 @@ def follow_echo(raw: Any, actor: str, obj: str) -> dict[str, Any]:
     return {"id": fid, "type": "Follow", "actor": actor, "object": obj}
 
 
-async def send_accept(ctx: Context, session: AsyncSession, target: Actor, follower: Actor,
-                      follow_uri: str, kind: str = "Accept") -> None:
+async def send_accept(
+    ctx: Context,
+    session: AsyncSession,
+    target: Actor,
+    follower: Actor,
+    follow_uri: str,
+    kind: str = "Accept",
+) -> None:
     activity = {
-        "id": ctx.uris.activity(), "type": kind, "actor": target.uri,
-        "object": follow_echo(follow_uri, follower.uri, target.uri), "to": [follower.uri],
+        "id": ctx.uris.activity(),
+        "type": kind,
+        "actor": target.uri,
+        "object": follow_echo(follow_uri, follower.uri, target.uri),
+        "to": [follower.uri],
     }
     await publish(ctx, session, target, activity, recipients=[follower])
 
@@ -50,8 +59,11 @@ async def on_follow(inb: Inbound) -> str:
     if target is None or target.type == "Application":
         raise Ignored("follow of an unknown local actor")
     follower = await remote_actor(inb)
-    existing = (await inb.session.execute(select(Follow).where(
-        Follow.follower_id == follower.id, Follow.followee_id == target.id))).scalar()
+    existing = (
+        await inb.session.execute(
+            select(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
+        )
+    ).scalar()
     if existing is not None:
         existing.uri = inb.act.id  # remember the newest Follow id: Accept must echo it
         if existing.state == "accepted":
@@ -64,8 +76,9 @@ async def on_follow(inb: Inbound) -> str:
     if state == "rejected":
         await send_accept(inb.ctx, inb.session, target, follower, inb.act.id, kind="Reject")
         return "follow rejected"
-    inb.session.add(Follow(uri=inb.act.id, follower_id=follower.id, followee_id=target.id,
-                           state=state))
+    inb.session.add(
+        Follow(uri=inb.act.id, follower_id=follower.id, followee_id=target.id, state=state)
+    )
     if state == "accepted":
         await send_accept(inb.ctx, inb.session, target, follower, inb.act.id)
     return f"follow {state}"
@@ -81,12 +94,16 @@ async def _our_follow(inb: Inbound) -> Follow | None:
         me = await local_actor(inb.session, id_of(obj.get("actor")))
         them = (await inb.session.execute(select(Actor).where(Actor.uri == inb.act.actor))).scalar()
         if me is not None and them is not None:
-            follow = (await inb.session.execute(select(Follow).where(
-                Follow.follower_id == me.id, Follow.followee_id == them.id))).scalar()
+            follow = (
+                await inb.session.execute(
+                    select(Follow).where(Follow.follower_id == me.id, Follow.followee_id == them.id)
+                )
+            ).scalar()
     if follow is None:
         return None
-    followee = (await inb.session.execute(select(Actor.uri).where(
-        Actor.id == follow.followee_id))).scalar()
+    followee = (
+        await inb.session.execute(select(Actor.uri).where(Actor.id == follow.followee_id))
+    ).scalar()
     if followee != inb.act.actor:
         raise Ignored("accept/reject from an actor that was not followed")
     return follow
@@ -153,8 +170,11 @@ async def on_like(inb: Inbound) -> str:
     if obj is None or obj.deleted_at is not None:
         raise Ignored("like of an unknown object")
     actor = await remote_actor(inb)
-    exists = (await inb.session.execute(select(Like.id).where(
-        Like.actor_id == actor.id, Like.object_id == obj.id))).first()
+    exists = (
+        await inb.session.execute(
+            select(Like.id).where(Like.actor_id == actor.id, Like.object_id == obj.id)
+        )
+    ).first()
     if exists:
         return "like repeated"
     inb.session.add(Like(uri=inb.act.id, actor_id=actor.id, object_id=obj.id))

@@ -45,18 +45,25 @@ async def process_item(ctx: Context, row: Any) -> None:
             except Exception as e:  # a bug or an outage: retry later, then give up loudly
                 log.exception("inbox item failed", extra={"activity": act.id})
                 state, result = "failed", f"{type(e).__name__}: {e}"[:1000]
-    values: dict[str, Any] = {"locked_until": None, "result": result[:2000],
-                              "processed_at": utcnow()}
+    values: dict[str, Any] = {
+        "locked_until": None,
+        "result": result[:2000],
+        "processed_at": utcnow(),
+    }
     if state == "failed" and act is not None and row.attempts < MAX_ATTEMPTS:
         values["state"] = "pending"
         values["next_attempt_at"] = utcnow() + timedelta(
-            seconds=(2 ** row.attempts) * 5 * ctx.settings.backoff_scale)
+            seconds=(2**row.attempts) * 5 * ctx.settings.backoff_scale
+        )
     else:
         values["state"] = state
     async with ctx.sessions() as session, session.begin():
         await session.execute(update(InboxItem).where(InboxItem.id == row.id).values(**values))
-    log.info("inbox item %s", values["state"],
-             extra={"activity": getattr(act, "id", None), "result": result})
+    log.info(
+        "inbox item %s",
+        values["state"],
+        extra={"activity": getattr(act, "id", None), "result": result},
+    )
 
 
 async def run_batch(ctx: Context, limit: int = 50) -> int:

@@ -78,11 +78,19 @@ class InboxWriter:
         rows: dict[str, dict[str, object]] = {}
         now = utcnow()
         for it in items:  # the same id twice in one batch is inserted once
-            rows.setdefault(it.activity_uri, {
-                "activity_uri": it.activity_uri, "actor_uri": it.actor_uri,
-                "recipient": it.recipient, "body": it.body, "state": "pending", "attempts": 0,
-                "next_attempt_at": now, "received_at": now,
-            })
+            rows.setdefault(
+                it.activity_uri,
+                {
+                    "activity_uri": it.activity_uri,
+                    "actor_uri": it.actor_uri,
+                    "recipient": it.recipient,
+                    "body": it.body,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "received_at": now,
+                },
+            )
         dialect = self.ctx.engine.dialect.name
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboxItem)
         stmt = ins.on_conflict_do_nothing(index_elements=[InboxItem.activity_uri]).returning(

@@ -42,6 +42,7 @@ async def followers_of(session: AsyncSession, actor_id: int) -> list[Actor]:
 
 def wake_after_commit(ctx: Context, session: AsyncSession) -> None:
     """Wake this process's delivery worker once the transaction is committed."""
+
     def _wake(_session: Any) -> None:
         ctx.wake_deliveries.set()
 
@@ -73,8 +74,13 @@ async def publish(
     obj = activity.get("object")
     obj_uri = obj if isinstance(obj, str) else (obj.get("id") if isinstance(obj, dict) else None)
     row = Activity(
-        uri=activity["id"], actor_id=actor.id, type=activity["type"], object_uri=obj_uri,
-        public=public, body=body, digest=body_digest(body.encode()),
+        uri=activity["id"],
+        actor_id=actor.id,
+        type=activity["type"],
+        object_uri=obj_uri,
+        public=public,
+        body=body,
+        digest=body_digest(body.encode()),
     )
     session.add(row)
     await session.flush()
@@ -84,15 +90,28 @@ async def publish(
             targets.setdefault(inbox, host_of(inbox))
     if targets:
         unavailable = set(
-            (await session.execute(
-                select(Host.domain).where(Host.domain.in_(set(targets.values())), Host.unavailable)
-            )).scalars()
+            (
+                await session.execute(
+                    select(Host.domain).where(
+                        Host.domain.in_(set(targets.values())), Host.unavailable
+                    )
+                )
+            ).scalars()
         )
         now = utcnow()
         rows = [
-            {"activity_id": row.id, "inbox": inbox, "host": host, "state": "pending",
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-            for inbox, host in targets.items() if host not in unavailable
+            {
+                "activity_id": row.id,
+                "inbox": inbox,
+                "host": host,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for inbox, host in targets.items()
+            if host not in unavailable
         ]
         if rows:
             await session.execute(insert(Delivery), rows)

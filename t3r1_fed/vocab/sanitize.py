@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from typing import Any, Final
 
 import bleach
+from bleach import html5lib_shim
 from bleach.linkifier import Linker, build_url_re
 
 ALLOWED_TAGS: Final = frozenset(
@@ -137,6 +138,55 @@ def _heading_tokens(kind: str) -> list[dict[str, Any]]:
     return []
 
 
+_EtreeWalker: Any = html5lib_shim.getTreeWalker("etree")
+
+
+class _LinearEtreeWalker(_EtreeWalker):  # type: ignore[misc]
+    """html5lib's etree walker without its quadratic step.
+
+    Nodes are tuples (element, index in parent, ancestors, text/tail flag). The stock
+    walker keeps only ancestor elements and recomputes each one's index with
+    `list(parent).index(…)` (plus a `count` assertion) on the way up: a long run of
+    sibling paragraphs cost seconds. Here the ancestor stack keeps (element, index)
+    pairs, so every step is O(1); the tokens produced are the same.
+    """
+
+    def getFirstChild(self, node: Any) -> Any:
+        element, key, parents, flag = node if isinstance(node, tuple) else (node, None, [], None)
+        if flag in ("text", "tail"):
+            return None
+        if element.text:
+            return element, key, parents, "text"
+        if len(element):
+            parents.append((element, key))
+            return element[0], 0, parents, None
+        return None
+
+    def getNextSibling(self, node: Any) -> Any:
+        if not isinstance(node, tuple):
+            return None
+        element, key, parents, flag = node
+        if flag == "text":
+            if len(element):
+                parents.append((element, key))
+                return element[0], 0, parents, None
+            return None
+        if element.tail and flag != "tail":
+            return element, key, parents, "tail"
+        if key < len(parents[-1][0]) - 1:
+            return parents[-1][0][key + 1], key + 1, parents, None
+        return None
+
+    def getParentNode(self, node: Any) -> Any:
+        if not isinstance(node, tuple):
+            return None
+        element, key, parents, flag = node
+        if flag == "text":
+            return (element, key, parents, None) if parents else element
+        parent, parent_key = parents.pop()
+        return (parent, parent_key, parents, None) if parents else parent
+
+
 # Built once and reused for every call. bleach's parser keeps state while it works, so
 # a lock serialises callers (cheap: the server calls this from the event loop thread).
 _CLEANER: Final = bleach.Cleaner(
@@ -149,13 +199,61 @@ _CLEANER: Final = bleach.Cleaner(
     strip_comments=True,
     filters=[_PostFilter],
 )
+_CLEANER.walker = _LinearEtreeWalker
 _LOCK: Final = threading.Lock()
 
 
+# html5lib's tree construction is quadratic in the nesting depth (10 000 nested `<ul>`
+# take minutes), so deeper input is not parsed as HTML at all (see _too_deep).
+MAX_NESTING: Final = 100
+# End tags HTML lets authors omit, and void elements: they do not add nesting here.
+_NOT_NESTING: Final = frozenset(
+    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup rb rt rp rtc "
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthProbe(HTMLParser):
+    """Linear scan of the element nesting, stopping as soon as it exceeds MAX_NESTING."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _NOT_NESTING:
+            self.stack.append(tag)
+            if len(self.stack) > MAX_NESTING:
+                raise _TooDeep
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag) :]
+
+
+def _too_deep(html_text: str) -> bool:
+    probe = _DepthProbe()
+    try:
+        probe.feed(html_text)
+        probe.close()
+    except _TooDeep:
+        return True
+    return False
+
+
 def sanitize_html(html_text: str) -> str:
-    """Remote HTML reduced to the allow-list; safe to embed in our pages and API."""
+    """Remote HTML reduced to the allow-list; safe to embed in our pages and API.
+
+    Pathologically nested input (deeper than MAX_NESTING) is reduced to its text.
+    """
     if not html_text:
         return ""
+    if _too_deep(html_text):
+        return text_to_html(plain_text(html_text))
     with _LOCK:
         cleaned: str = _CLEANER.clean(html_text)
     return cleaned.strip()

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
-from t3r1_fed.vocab.sanitize import LINK_REL, plain_text, sanitize_html, text_to_html
+import pytest
+from bleach import html5lib_shim
+
+from t3r1_fed.vocab import sanitize
+from t3r1_fed.vocab.sanitize import (
+    LINK_REL,
+    MAX_NESTING,
+    plain_text,
+    sanitize_html,
+    text_to_html,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
 
 # --- XSS vectors: nothing executable may survive ---------------------------------------
 
@@ -136,6 +149,45 @@ def test_img_is_removed_and_unknown_tags_unwrapped() -> None:
 
 def test_empty_input() -> None:
     assert sanitize_html("") == ""
+
+
+# --- pathological input ----------------------------------------------------------------
+
+
+def test_deep_nesting_is_reduced_to_text() -> None:
+    # html5lib is quadratic in nesting depth: 10 000 nested lists would take minutes.
+    assert sanitize_html("<ul><li>" * 10_000 + "deep <script>alert(1)</script>") == "<p>deep</p>"
+    assert sanitize_html("<b>" * 20_000 + "x &amp; y") == "<p>x &amp; y</p>"
+
+
+def test_reasonable_nesting_is_kept() -> None:
+    depth = MAX_NESTING - 1
+    html = "<blockquote>" * depth + "q" + "</blockquote>" * depth
+    assert sanitize_html(html) == html
+    # Omitted end tags (p, li) and void elements do not count as nesting.
+    many = "<ul>" + "<li><p>item<br>" * 500 + "</ul>"
+    assert sanitize_html(many).count("<li>") == 500
+
+
+def _html_strings(value: object) -> list[str]:
+    """Every string containing markup in a JSON document."""
+    if isinstance(value, str):
+        return [value] if "<" in value else []
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for item in value for s in _html_strings(item)]
+    return []
+
+
+def test_linear_walker_matches_html5lib(monkeypatch: pytest.MonkeyPatch) -> None:
+    # sanitize.py swaps html5lib's etree walker for an O(1)-per-step copy; same tokens.
+    corpus = [*XSS_VECTORS, "<p>" * 300 + "x", "<ul><li>a<li>b</ul><p>c<p>d", "<b><i></b></i>" * 50]
+    for path in sorted(SAMPLES.rglob("*.json")) if SAMPLES.is_dir() else []:
+        corpus += _html_strings(json.loads(path.read_text("utf-8")))
+    ours = [sanitize_html(t) for t in corpus]
+    monkeypatch.setattr(sanitize._CLEANER, "walker", html5lib_shim.getTreeWalker("etree"))
+    assert [sanitize_html(t) for t in corpus] == ours
 
 
 # --- plain_text ------------------------------------------------------------------------
