@@ -20,6 +20,8 @@ from t3r1_fed.actors.documents import actor_document
 from t3r1_fed.appkeys import CTX
 from t3r1_fed.context import Context
 from t3r1_fed.db.models import Activity, Actor, Coop, CoopRole, Follow, Object
+from t3r1_fed.federation.hosts import host_of
+from t3r1_fed.federation.verifier import signed_requester
 from t3r1_fed.httputil import as2_response, json_error, wants_as2
 from t3r1_fed.vocab.context import AS_CONTEXT
 
@@ -149,33 +151,47 @@ async def outbox(request: web.Request) -> web.Response:
         )
 
 
-async def followers(request: web.Request) -> web.Response:
-    """Counts only: union membership is sensitive, so follower lists are never published."""
+async def _relations(request: web.Request, what: str) -> web.Response:
+    """Followers / following: paged, but each page only lists the requester's own actors.
+
+    Union membership is sensitive, so nobody can enumerate a cooperative's members. A
+    server that signs its request (as FEP-8fcf followers synchronisation does) sees the
+    relations that involve its own actors — what it already knows — and everyone else
+    sees the count and empty pages.
+    """
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, _ = await _actor_for(request, session)
-        total = (
-            await session.execute(
-                select(func.count())
-                .select_from(Follow)
-                .where(Follow.followee_id == act.id, Follow.state == "accepted")
+        mine, other = (
+            (Follow.followee_id, Follow.follower_id)
+            if what == "followers"
+            else (Follow.follower_id, Follow.followee_id)
+        )
+        where = (mine == act.id, Follow.state == "accepted")
+        coll = ctx.uris.sub(act.uri, what)
+        if request.query.get("page") == "true":
+            requester = await signed_requester(ctx, request)
+            domain = host_of(requester) if requester else None
+            visible = (Actor.domain == domain,) if domain else (Actor.id.is_(None),)
+            q = (
+                select(Follow.id, Actor.uri)
+                .join(Actor, Actor.id == other)
+                .where(*where, *visible)
             )
+            count = select(func.count()).select_from(Follow).where(*where)
+            return await _paged(request, session, coll, count, q, Follow.id, lambda r: r[1])
+        total = (
+            await session.execute(select(func.count()).select_from(Follow).where(*where))
         ).scalar_one()
-    return as2_response(_collection(ctx.uris.sub(act.uri, "followers"), total, None))
+    return as2_response(_collection(coll, total, f"{coll}?page=true"))
+
+
+async def followers(request: web.Request) -> web.Response:
+    return await _relations(request, "followers")
 
 
 async def following(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    async with ctx.sessions() as session:
-        act, _ = await _actor_for(request, session)
-        total = (
-            await session.execute(
-                select(func.count())
-                .select_from(Follow)
-                .where(Follow.follower_id == act.id, Follow.state == "accepted")
-            )
-        ).scalar_one()
-    return as2_response(_collection(ctx.uris.sub(act.uri, "following"), total, None))
+    return await _relations(request, "following")
 
 
 async def moderators(request: web.Request) -> web.Response:

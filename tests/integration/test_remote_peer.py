@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import ClientSession
 from sqlalchemy import select
 
 from t3r1_fed.db.models import Object
@@ -47,3 +48,38 @@ async def test_remote_follow_and_mention_post_is_redistributed(instances: StartI
             assert obj.group_id is not None and "Grève le 5 !" in (obj.content or "")
     finally:
         await peer.stop()
+
+
+async def test_followers_pages_show_only_the_signed_requesters_own_actors(
+    instances: StartInstance,
+) -> None:
+    a = await instances("127.0.0.2")
+    await a.create_user("alice")
+    coop = await a.create_coop("syndicat", "alice")
+    peer = await Peer("127.0.0.5").start()
+    other = await Peer("127.0.0.6").start()
+    try:
+        for p, name in ((peer, "mona"), (other, "otto")):
+            actor = p.actor(name)
+            follow = {"@context": "https://www.w3.org/ns/activitystreams",
+                      "id": f"{p.base}/follows/{name}", "type": "Follow", "actor": actor.id,
+                      "object": coop}
+            assert (await actor.post(f"{a.base}/inbox", follow))[0] == 202
+            await wait_received(p, 1, "Accept")
+        url = f"{coop}/followers"
+        async with ClientSession() as http:
+            async with http.get(url, headers={"Accept": "application/activity+json"}) as r:
+                coll = await r.json(content_type=None)
+            assert coll["type"] == "OrderedCollection" and coll["totalItems"] == 2
+            page_url = coll["first"]
+            async with http.get(page_url, headers={"Accept": "application/activity+json"}) as r:
+                assert (await r.json(content_type=None))["orderedItems"] == []  # anonymous
+            mona = peer.actors["mona"]
+            headers = mona.signed("GET", page_url)
+            async with http.get(page_url, headers=headers) as r:
+                page = await r.json(content_type=None)
+            assert page["type"] == "OrderedCollectionPage"
+            assert page["orderedItems"] == [mona.id]  # not otto, who is on another host
+    finally:
+        await peer.stop()
+        await other.stop()
