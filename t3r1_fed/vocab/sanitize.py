@@ -9,7 +9,7 @@ are unwrapped (their text is kept); headings become `<p><strong>`, as Mastodon d
 
 from __future__ import annotations
 
-import html
+import html as html_lib
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -58,7 +58,7 @@ def _class_tokens(value: str) -> list[str]:
 
 def _allowed_href(value: str) -> bool:
     """Absolute links with an allowed scheme only: no javascript:, data:, or relative URLs."""
-    url = _URL_IGNORED_RE.sub("", html.unescape(value)).lower()
+    url = _URL_IGNORED_RE.sub("", html_lib.unescape(value)).lower()
     match = _SCHEME_RE.match(url)
     return match is not None and match.group(1) in ALLOWED_PROTOCOLS
 
@@ -188,7 +188,8 @@ class _LinearEtreeWalker(_EtreeWalker):  # type: ignore[misc]
 
 
 # Built once and reused for every call. bleach's parser keeps state while it works, so
-# a lock serialises callers (cheap: the server calls this from the event loop thread).
+# a lock serialises callers: safe from worker threads too (html5lib is pure Python, ~1 s
+# per 100 kB of dense markup, so big documents are better parsed off the event loop).
 _CLEANER: Final = bleach.Cleaner(
     # Headings and the dropped elements are let through bleach so that the parser builds
     # real elements for them (script content is then raw text); _PostFilter handles them.
@@ -204,13 +205,11 @@ _LOCK: Final = threading.Lock()
 
 
 # html5lib's tree construction is quadratic in the nesting depth (10 000 nested `<ul>`
-# take minutes), so deeper input is not parsed as HTML at all (see _too_deep).
+# take minutes), so deeper input is not parsed as HTML at all (see _DepthProbe).
 MAX_NESTING: Final = 100
-# End tags HTML lets authors omit, and void elements: they do not add nesting here.
-_NOT_NESTING: Final = frozenset(
-    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup rb rt rp rtc "
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+# Elements the tree builder nests: the tags bleach lets through to it (others become
+# text in its tokenizer), less void ones and those whose end tag is implied (p, li).
+_NESTING: Final = (ALLOWED_TAGS | _HEADINGS | _DROP_WITH_CONTENT) - {"p", "li", "br"}
 
 
 class _TooDeep(Exception):
@@ -218,21 +217,25 @@ class _TooDeep(Exception):
 
 
 class _DepthProbe(HTMLParser):
-    """Linear scan of the element nesting, stopping as soon as it exceeds MAX_NESTING."""
+    """Linear scan of the element nesting, stopping as soon as it exceeds MAX_NESTING.
+
+    An end tag closes only the innermost open element: misnested markup such as
+    `<b><ul></b>` keeps both open in html5lib's tree, so it must count as nesting.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
         self.stack: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _NOT_NESTING:
+        if tag in _NESTING:
             self.stack.append(tag)
             if len(self.stack) > MAX_NESTING:
                 raise _TooDeep
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.stack:
-            del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag) :]
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
 
 
 def _too_deep(html_text: str) -> bool:
@@ -245,17 +248,17 @@ def _too_deep(html_text: str) -> bool:
     return False
 
 
-def sanitize_html(html_text: str) -> str:
+def sanitize_html(html: str) -> str:
     """Remote HTML reduced to the allow-list; safe to embed in our pages and API.
 
     Pathologically nested input (deeper than MAX_NESTING) is reduced to its text.
     """
-    if not html_text:
+    if not html:
         return ""
-    if _too_deep(html_text):
-        return text_to_html(plain_text(html_text))
+    if _too_deep(html):
+        return text_to_html(plain_text(html))
     with _LOCK:
-        cleaned: str = _CLEANER.clean(html_text)
+        cleaned: str = _CLEANER.clean(html)
     return cleaned.strip()
 
 
@@ -287,17 +290,17 @@ class _TextExtractor(HTMLParser):
 _WHITESPACE_RE: Final = re.compile(r"\s+")
 
 
-def plain_text(html_text: str, limit: int | None = None) -> str:
+def plain_text(html: str, limit: int | None = None) -> str:
     """The text of an HTML fragment: tags removed, entities decoded, whitespace collapsed.
 
     For summaries, logs and search; the result is text, so escape it before putting it
     back into HTML. With `limit`, the result is cut to at most `limit` characters,
     ending with an ellipsis when something was cut.
     """
-    if not html_text:
+    if not html:
         return ""
     extractor = _TextExtractor()
-    extractor.feed(html_text)
+    extractor.feed(html)
     extractor.close()
     text = _WHITESPACE_RE.sub(" ", "".join(extractor.parts)).strip()
     if limit is not None and len(text) > limit:
@@ -333,7 +336,7 @@ def text_to_html(text: str) -> str:
     if not text:
         return ""
     paragraphs = (
-        "<p>" + html.escape(block.strip(), quote=False).replace("\n", "<br>") + "</p>"
+        "<p>" + html_lib.escape(block.strip(), quote=False).replace("\n", "<br>") + "</p>"
         for block in _PARAGRAPH_BREAK_RE.split(text)
         if block.strip()
     )

@@ -180,11 +180,25 @@ def _html_strings(value: object) -> list[str]:
     return []
 
 
+def _sample_html() -> list[str]:
+    paths = sorted(SAMPLES.rglob("*.json")) if SAMPLES.is_dir() else []
+    return [s for p in paths for s in _html_strings(json.loads(p.read_text("utf-8")))]
+
+
+def test_misnested_markup_counts_as_nesting() -> None:
+    # `</b>` does not close the `<ul>` opened inside it: html5lib keeps nesting lists.
+    assert sanitize._too_deep("<b><ul></b>" * 60)
+    assert not sanitize._too_deep("<b><i>x</i></b>" * 1000)
+
+
+def test_real_html_is_not_reduced_to_text() -> None:
+    for html in _sample_html():
+        assert not sanitize._too_deep(html), html[:200]
+
+
 def test_linear_walker_matches_html5lib(monkeypatch: pytest.MonkeyPatch) -> None:
     # sanitize.py swaps html5lib's etree walker for an O(1)-per-step copy; same tokens.
-    corpus = [*XSS_VECTORS, "<p>" * 300 + "x", "<ul><li>a<li>b</ul><p>c<p>d", "<b><i></b></i>" * 50]
-    for path in sorted(SAMPLES.rglob("*.json")) if SAMPLES.is_dir() else []:
-        corpus += _html_strings(json.loads(path.read_text("utf-8")))
+    corpus = [*XSS_VECTORS, "<p>" * 300 + "x", "<ul><li>a<li>b</ul><p>c<p>d", *_sample_html()]
     ours = [sanitize_html(t) for t in corpus]
     monkeypatch.setattr(sanitize._CLEANER, "walker", html5lib_shim.getTreeWalker("etree"))
     assert [sanitize_html(t) for t in corpus] == ours
