@@ -97,7 +97,7 @@ async def store_actor(session: AsyncSession, remote: RemoteActor, raw: dict[str,
 async def fetch_actor(ctx: Context, session: AsyncSession, uri: str) -> Actor:
     doc = await fetch_document(ctx, session, uri)
     try:
-        remote = parse_actor(doc)
+        remote = parse_actor(doc, derive_username=True)
     except InvalidObject as e:
         raise ResolveError(f"invalid actor {uri}: {e}") from e
     return await store_actor(session, remote, doc)
@@ -160,7 +160,7 @@ async def actor_for_key(
             raise ResolveError("key owner on another host")
         doc = await fetch_document(ctx, session, owner)
     try:
-        remote = parse_actor(doc)
+        remote = parse_actor(doc, derive_username=True)
     except InvalidObject as e:
         raise ResolveError(f"invalid actor for key {key_id}: {e}") from e
     if remote.key_id != key_id:

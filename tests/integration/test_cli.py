@@ -22,7 +22,11 @@ def t3r1(data: Path, *args: str, db: str | None = None) -> subprocess.CompletedP
         env["T3R1_DATABASE_URL"] = db
     return subprocess.run(
         [sys.executable, "-m", "t3r1_fed.cli", "--data-dir", str(data), *args],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
 
 
@@ -40,14 +44,27 @@ async def test_init_admin_verbs_and_errors(tmp_path: Path, db_url: str | None) -
     assert 'domain = "syndicat.example"' in (data / "instance.toml").read_text()
     assert t3r1(data, "init", db=db_url).returncode == 0  # idempotent, keeps the domain
 
-    assert t3r1(data, "admin", "create-user", "alice", "--password", "secret-pass",
-                "--admin", db=db_url).returncode == 0
+    assert (
+        t3r1(
+            data, "admin", "create-user", "alice", "--password", "secret-pass", "--admin", db=db_url
+        ).returncode
+        == 0
+    )
     r = t3r1(data, "admin", "create-user", "alice", "--password", "secret-pass", db=db_url)
     assert r.returncode == 2 and "already taken" in r.stderr
     r = t3r1(data, "admin", "create-user", "bob", "--password", "short", db=db_url)
     assert r.returncode == 2 and "8 characters" in r.stderr
-    r = t3r1(data, "admin", "create-coop", "Cheminots", "--owner", "alice", "--title",
-             "Cheminots de Lyon", db=db_url)
+    r = t3r1(
+        data,
+        "admin",
+        "create-coop",
+        "Cheminots",
+        "--owner",
+        "alice",
+        "--title",
+        "Cheminots de Lyon",
+        db=db_url,
+    )
     assert r.returncode == 0, r.stderr
     assert "https://syndicat.example/c/cheminots" in r.stdout
     r = t3r1(data, "admin", "create-coop", "alice", "--owner", "alice", db=db_url)
@@ -71,7 +88,9 @@ async def test_init_admin_verbs_and_errors(tmp_path: Path, db_url: str | None) -
             assert note.group_id == coop.actor_id and "Grève reconductible" in (note.content or "")
             kinds = sorted((await s.execute(select(Activity.type))).scalars())
             assert kinds == ["Announce", "Announce", "Create"]  # both Announce forms
-            instance = (await s.execute(select(Actor).where(Actor.type == "Application"))).scalar_one()
+            instance = (
+                await s.execute(select(Actor).where(Actor.type == "Application"))
+            ).scalar_one()
             assert instance.uri == "https://syndicat.example/actor"
     finally:
         await engine.dispose()

@@ -21,7 +21,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 CONTEXTS = Path(__file__).with_name("contexts")
 OFFLINE_CONTEXTS = {
@@ -78,3 +81,20 @@ def install_offline_jsonld() -> bool:
 
     jsonld.set_document_loader(offline_loader)
     return True
+
+
+def require(module: str, requirement: str) -> ModuleType:
+    """Import a third-party peer, or skip with the pip requirement that brings it.
+
+    In CI (``CI=true``, or ``T3R1_REQUIRE_INTEROP=1``) a missing peer is an error, never a
+    skip: CI installs the test extras, so a skip there would hide a broken install.
+    """
+    required = os.environ.get("CI", "").lower() == "true" or (
+        os.environ.get("T3R1_REQUIRE_INTEROP") == "1")
+    try:
+        return __import__(module, fromlist=["_"])
+    except ModuleNotFoundError as e:
+        reason = f"{module} is not installed (pip install '{requirement}'): {e}"
+        if required:
+            pytest.fail(f"interop peer missing in CI: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)

@@ -19,6 +19,7 @@ The peer listens on 127.0.0.6; our instance runs on 127.0.0.2 (tests/testrig.py)
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -30,23 +31,25 @@ from aiohttp import ClientSession, web
 
 from t3r1_fed.vocab.context import AS_PUBLIC
 from tests.conftest import StartInstance
+from tests.interop._support import require
 from tests.testrig import free_socket
 
 pytestmark = pytest.mark.interop
 
-pytest.importorskip(
-    "bovine", reason="bovine is not installed (pip install 'bovine>=0.5.19,<0.6')")
+require("bovine", "bovine>=0.5.19,<0.6")
 
 from bovine import BovineActor  # noqa: E402
 from bovine.activitystreams import Actor as ActorBuilder  # noqa: E402
 from bovine.activitystreams.activity_factory import ActivityFactory  # noqa: E402
 from bovine.clients import lookup_uri_with_webfinger  # noqa: E402
+from bovine.clients.signed_http import legacy_digest_method  # noqa: E402
+from bovine.clients.signed_http_methods import signed_post  # noqa: E402
 from bovine.crypto import (  # noqa: E402
     build_validate_http_signature_raw,
     generate_rsa_public_private_key,
 )
 from bovine.crypto.signature import Signature  # noqa: E402
-from bovine.crypto.types import CryptographicIdentifier  # noqa: E402
+from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret  # noqa: E402
 from bovine.parse import Activity as ParsedActivity  # noqa: E402
 from bovine.parse import Actor as ParsedActor  # noqa: E402
 from bovine.parse import Object as ParsedObject  # noqa: E402
@@ -87,6 +90,7 @@ class BovinePeer:
         sock: socket.socket = free_socket(self.ip)
         self.port = sock.getsockname()[1]
         public_pem, private_pem = generate_rsa_public_private_key()
+        self.private_pem = private_pem
         self.document = ActorBuilder(
             id=self.actor_id, preferred_username=self.handle, name="Buttercup (bovine)",
             inbox=f"{self.base}/inbox", outbox=f"{self.base}/outbox",
@@ -127,10 +131,8 @@ class BovinePeer:
         body = await request.read() if request.method == "POST" else None
         controller = await self.verify(request.method, str(request.url), request.headers,
                                        request.read)
-        import orjson
-
         seen = Seen(request.method, request.path, key_id, controller,
-                    orjson.loads(body) if body else None)
+                    json.loads(body) if body else None)
         self.seen.append(seen)
         return seen
 
@@ -164,10 +166,9 @@ class BovinePeer:
             if len(got) >= count:
                 return got
             await asyncio.sleep(0.05)
-        raise AssertionError(
-            f"bovine got {len(self.inbox_activities(type_))} {type_}, expected {count}; "
-            f"everything it saw: {[(s.method, s.path, s.body and s.body.get('type'), s.controller) for s in self.seen]}"
-        )
+        saw = [(s.method, s.path, s.body and s.body.get("type"), s.controller) for s in self.seen]
+        raise AssertionError(f"bovine got {len(self.inbox_activities(type_))} {type_}, "
+                             f"expected {count}; everything it saw: {saw}")
 
 
 async def test_bovine_follows_coop_and_verifies_our_signatures(instances: StartInstance) -> None:
@@ -205,7 +206,7 @@ async def test_bovine_follows_coop_and_verifies_our_signatures(instances: StartI
         assert accept.body is not None and accept.body["actor"] == coop
         parsed_follow = await ParsedActivity(accept.body, domain=inst.domain).accept_for_follow(
             peer.actor.get)
-        assert parsed_follow is not None, f"bovine does not read an Accept of a Follow: {accept.body}"
+        assert parsed_follow is not None, f"bovine reads no Accept of a Follow: {accept.body}"
         assert parsed_follow.data["id"] == follow["id"]
         assert parsed_follow.actor_id == peer.actor_id
 
@@ -262,5 +263,17 @@ async def test_bovine_follows_coop_and_verifies_our_signatures(instances: StartI
         assert gets, "we never fetched bovine's actor with a signed GET"
         assert {s.controller for s in gets} == {f"{inst.base}/actor"}
         assert {s.path for s in peer.seen if s.method == "POST"} == {"/inbox"}
+
+        # Control: bovine's checker is no rubber stamp. A POST claiming the cooperative's key
+        # but signed with another one, and an unsigned POST, are both refused.
+        forged = CryptographicSecret.from_pem(f"{coop}#main-key", peer.private_pem)
+        body = json.dumps({**boost, "id": f"{coop}/forged"})
+        response = await signed_post(peer._session, forged, f"{peer.base}/inbox", body,
+                                     legacy_digest_method)
+        assert response.status == 401
+        async with peer._session.post(f"{peer.base}/inbox", data=body,
+                                      headers={"content-type": AS2}) as unsigned:
+            assert unsigned.status == 401
+        assert [s.controller for s in peer.seen[-2:]] == [None, None]
     finally:
         await peer.stop()

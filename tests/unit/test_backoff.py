@@ -45,21 +45,24 @@ def test_circuit_closed_for_first_failures_then_doubles_to_one_hour() -> None:
     assert circuit_delay(50) == 3600.0
 
 
-@pytest.mark.parametrize(("status", "attempts", "state", "host_ok"), [
-    (202, 1, "done", True),
-    (200, 3, "done", True),
-    (410, 1, "gone", True),
-    (404, 1, "failed", True),
-    (400, 1, "failed", True),
-    (403, 1, "failed", True),
-    (401, 1, "pending", True),   # retried once: the peer may be refreshing our key
-    (401, 2, "failed", True),
-    (408, 1, "pending", True),
-    (429, 4, "pending", True),
-    (500, 1, "pending", False),
-    (503, 9, "pending", False),
-    (None, 1, "pending", False),  # transport error
-])
+@pytest.mark.parametrize(
+    ("status", "attempts", "state", "host_ok"),
+    [
+        (202, 1, "done", True),
+        (200, 3, "done", True),
+        (410, 1, "gone", True),
+        (404, 1, "failed", True),
+        (400, 1, "failed", True),
+        (403, 1, "failed", True),
+        (401, 1, "pending", True),  # retried once: the peer may be refreshing our key
+        (401, 2, "failed", True),
+        (408, 1, "pending", True),
+        (429, 4, "pending", True),
+        (500, 1, "pending", False),
+        (503, 9, "pending", False),
+        (None, 1, "pending", False),  # transport error
+    ],
+)
 def test_classify(status: int | None, attempts: int, state: str, host_ok: bool) -> None:
     out = classify(status, attempts, retry_after=7.0)
     assert out.state == state
