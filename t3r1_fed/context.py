@@ -30,6 +30,9 @@ class Context:
     # key id → (owner actor URI, public key PEM): verified keys, so the inbox's hot path does
     # not touch the database. Entries are replaced when a key is refetched.
     key_cache: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # local actor URI → time.monotonic() until which it is known to exist, so an inbox POST
+    # to a local actor does not query the database each time (inbox/receive.py).
+    local_actors: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Context:

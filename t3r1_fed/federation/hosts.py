@@ -16,6 +16,7 @@ Pure functions, no I/O. A normalised host is:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -104,12 +105,15 @@ def _authority(value: str) -> str:
     return host_of(value) if "://" in value else normalize_host(value)
 
 
+_AUTHORITY_END = re.compile(r"[/?#]")
+
+
 def _raw_authority(url: str) -> str:
     """Return the text between ``scheme://`` and the first ``/``, ``?`` or ``#``."""
     _, sep, rest = url.partition("://")
     if not sep:
         return ""
-    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return _AUTHORITY_END.split(rest, maxsplit=1)[0]
 
 
 def _split_port(host: str) -> tuple[str, int | None]:
@@ -143,8 +147,13 @@ def _join(name: str, port: int | None) -> str:
     return name if port is None else f"{name}:{port}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _normalize_name(name: str) -> str:
-    """Normalise a host name or IP literal (without port)."""
+    """Normalise a host name or IP literal (without port).
+
+    Memoised: the inbox calls host_of several times per activity on a handful of hosts, and
+    IDNA/IP validation costs ~10 µs a call (errors are raised again, never cached).
+    """
     if name.startswith("[") or ":" in name:
         inner = name[1:-1] if name.startswith("[") and name.endswith("]") else name
         return f"[{_normalize_ipv6(inner)}]"

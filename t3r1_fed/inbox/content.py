@@ -299,7 +299,10 @@ async def on_announce(inb: Inbound) -> str:
     act, session = inb.act, inb.session
     announcer = (await session.execute(select(Actor).where(Actor.uri == act.actor))).scalar()
     if announcer is None:
-        announcer = await get_actor(inb.ctx, session, act.actor)
+        try:
+            announcer = await get_actor(inb.ctx, session, act.actor)
+        except ResolveError as e:
+            raise Ignored(f"actor unavailable: {e}") from e
     boosts_local = bool(act.object_id and inb.ctx.uris.is_local(act.object_id))
     if not boosts_local and not await _we_follow(session, announcer):
         raise Ignored("announce from an actor nobody here follows")

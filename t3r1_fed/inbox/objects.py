@@ -56,7 +56,11 @@ def parse_content(doc: dict[str, Any], author: Actor | None = None) -> RemoteObj
         raise Refused(f"unsupported object type {obj.type}")
     if not obj.attributed_to:
         raise Refused("object has no attributedTo")
-    if host_of(obj.attributed_to) != host_of(obj.id):
+    try:
+        same_host = host_of(obj.attributed_to) == host_of(obj.id)
+    except ValueError as e:
+        raise Refused(f"unusable host: {e}") from e
+    if not same_host:
         raise Refused("attributedTo is not on the object's host")
     return obj
 

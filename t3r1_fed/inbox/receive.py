@@ -8,6 +8,7 @@ origins → group-committed insert. Nothing is processed here; the worker does t
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 from aiohttp import web
@@ -58,11 +59,25 @@ async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
     return None
 
 
+# How long a local actor found in the database is trusted to exist without a new lookup.
+# Only hits are remembered: a made-up inbox still costs one indexed query each time.
+LOCAL_ACTOR_TTL = 60.0
+
+
 async def _local_actor_exists(ctx: Context, uri: str) -> bool:
+    now = time.monotonic()
+    until = ctx.local_actors.get(uri)
+    if until is not None and until > now:
+        return True
     async with ctx.sessions() as session:
         q = select(Actor.id).where(
             Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
-        return (await session.execute(q)).first() is not None
+        found = (await session.execute(q)).first() is not None
+    if found:
+        ctx.local_actors[uri] = now + LOCAL_ACTOR_TTL
+    else:
+        ctx.local_actors.pop(uri, None)
+    return found
 
 
 async def handle_inbox(request: web.Request) -> web.StreamResponse:

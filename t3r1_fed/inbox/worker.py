@@ -36,12 +36,18 @@ async def process_item(ctx: Context, row: Any) -> None:
         act = parse_activity(orjson.loads(row.body))
     except (orjson.JSONDecodeError, InvalidObject) as e:
         act, state, result = None, "failed", f"unparseable: {e}"
+    actor_host = ""
+    if act is not None:
+        try:
+            actor_host = host_of(act.actor)
+        except ValueError as e:  # the inbox answers 403 to such an actor; never retry it
+            act, state, result = None, "ignored", f"invalid actor host: {e}"
     if act is not None:
         async with ctx.sessions() as session:
             try:
                 async with session.begin():
                     state, result = await dispatch(Inbound(ctx, session, act, row.recipient))
-                    await revive_host(session, host_of(act.actor))
+                    await revive_host(session, actor_host)
             except Exception as e:  # a bug or an outage: retry later, then give up loudly
                 log.exception("inbox item failed", extra={"activity": act.id})
                 state, result = "failed", f"{type(e).__name__}: {e}"[:1000]

@@ -7,12 +7,11 @@ syntax, digest, clock) must not cost a key fetch either (INTEROP §3, §7).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import itertools
 
 import orjson
 import pytest
