@@ -17,47 +17,14 @@ from sqlalchemy import select
 from t3r1_fed.appkeys import CTX, WRITER
 from t3r1_fed.context import Context
 from t3r1_fed.db.models import Actor
-from t3r1_fed.federation.httpsig import ParsedSignature, SignatureError, parse_request_signature
-from t3r1_fed.federation.keys import load_public_key
-from t3r1_fed.federation.resolver import ResolveError, actor_for_key
+from t3r1_fed.federation.httpsig import SignatureError, parse_request_signature
+from t3r1_fed.federation.verifier import signer_of
 from t3r1_fed.httputil import json_error, read_limited
 from t3r1_fed.inbox.origin import OriginError, check_origins
 from t3r1_fed.inbox.writer import Incoming
 from t3r1_fed.vocab.normalize import InvalidObject, parse_activity
 
 log = logging.getLogger("t3r1.inbox")
-
-
-def _check(sig: ParsedSignature, pem: str) -> bool:
-    try:
-        return sig.verify(load_public_key(pem))
-    except (ValueError, SignatureError):  # junk or unsupported key: not a valid signature
-        return False
-
-
-async def _verify(ctx: Context, sig: ParsedSignature) -> str | None:
-    """The URI of the actor whose key made `sig`, or None. Refetches a key at most once."""
-    cached = ctx.key_cache.get(sig.key_id)
-    if cached is not None and _check(sig, cached[1]):
-        return cached[0]
-    for refresh in (False, True):
-        if refresh is False and cached is not None:
-            continue  # the cached key just failed: go straight to a refetch
-        async with ctx.sessions() as session:
-            try:
-                actor = await actor_for_key(ctx, session, sig.key_id, refresh=refresh)
-            except ResolveError as e:
-                log.info("key unavailable", extra={"key_id": sig.key_id, "error": str(e)})
-                return None
-            await session.commit()
-            uri, pem = actor.uri, actor.public_key_pem
-        if pem is None:
-            return None
-        ctx.key_cache[sig.key_id] = (uri, pem)
-        if _check(sig, pem):
-            return uri
-    return None
-
 
 # How long a local actor found in the database is trusted to exist without a new lookup.
 # Only hits are remembered: a made-up inbox still costs one indexed query each time.
@@ -118,7 +85,7 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
 
             if await cached_actor(session, act.actor) is None:
                 return web.Response(status=202)
-    signer = await _verify(ctx, sig)
+    signer = await signer_of(ctx, sig)
     if signer is None:
         return json_error(401, "signature does not verify")
     if signer != act.actor:
