@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from t3r1_fed import features
 from t3r1_fed.appkeys import CTX, WRITER
 from t3r1_fed.config import Settings
 from t3r1_fed.context import Context
@@ -95,4 +96,5 @@ def create_app(
     r.add_get("/@{name}", ap.actor)
     r.add_get("/o/{oid}", ap.object_)
     r.add_get("/a/{aid}", ap.activity)
+    features.add_routes(r)
     return app

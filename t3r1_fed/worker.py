@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from t3r1_fed import features
 from t3r1_fed.context import Context
 from t3r1_fed.federation.delivery import DeliveryPump
 from t3r1_fed.inbox import worker as inbox_worker
@@ -12,6 +13,7 @@ from t3r1_fed.inbox import worker as inbox_worker
 
 class Worker:
     def __init__(self, ctx: Context) -> None:
+        features.load()  # registers the inbox handlers
         self.ctx = ctx
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []

@@ -8,6 +8,15 @@ from t3r1_fed.db.models import Actor, Coop
 from t3r1_fed.uris import Uris
 from t3r1_fed.vocab.context import AS_CONTEXT
 
+# Collections a cooperative publishes besides the core ones, registered by the features
+# that serve them (name → path below the group's id). Listed at the top level and under
+# `endpoints`, where Mobilizon and Smithereen parsers look.
+GROUP_COLLECTIONS: dict[str, str] = {}
+
+
+def register_group_collection(name: str, path: str | None = None) -> None:
+    GROUP_COLLECTIONS[name] = path or name
+
 
 def _iso(actor: Actor) -> str:
     return actor.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -53,6 +62,8 @@ def actor_document(actor: Actor, uris: Uris, coop: Coop | None = None) -> dict[s
                 "openness": coop.openness,
             }
         )
+        for name, path in GROUP_COLLECTIONS.items():
+            doc[name] = doc["endpoints"][name] = uris.sub(uri, path)
     if actor.type == "Application":
         # FEP-d556/2677 instance actor: never followed by users, fetchable unsigned.
         doc["manuallyApprovesFollowers"] = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,6 +73,103 @@ async def accept_post(
     await redistribute(ctx, session, group, coop, activity, obj)
 
 
+def _coop_addressing(coop: Coop, group: Actor, author: Actor) -> tuple[list[str], list[str], str]:
+    """(to, cc, visibility) of content posted into a cooperative."""
+    if coop.private:
+        return [group.uri, group.followers_url or ""], [], "private"
+    return [AS_PUBLIC], [author.followers_url or "", group.uri], "public"
+
+
+async def create_in_coop(
+    ctx: Context,
+    session: AsyncSession,
+    author: Actor,
+    group: Actor,
+    coop: Coop,
+    obj: dict[str, Any],
+    *,
+    kind: str = "post",
+    in_reply_to: Object | None = None,
+    context: str | None = None,
+) -> Object:
+    """A local member publishes `obj` (a Note, Article, Page, Event, Question, Document …)
+    into a local cooperative: the one path every content type takes.
+
+    `obj` carries the type-specific fields (`type`, `content` as safe HTML, `name`,
+    `summary`, `attachment`, extra `tag` …); this fills in the id, author, addressing
+    (`to`/`cc` by the cooperative's privacy, `audience: group`, a `Mention` of the group so
+    Mastodon shows where it was posted), `context` and `published`; stores the row; sends
+    the author's `Create` to the author's followers; and has the cooperative check and
+    redistribute it. Type-specific rows are added by the caller with the returned row.
+    """
+    if group.deleted_at is not None:
+        raise PostRefused("this cooperative no longer exists")
+    uri = ctx.uris.object()
+    to, cc, visibility = _coop_addressing(coop, group, author)
+    published = now_iso()
+    mention = {
+        "type": "Mention",
+        "href": group.uri,
+        "name": f"@{group.username}@{ctx.settings.domain}",
+    }
+    doc: dict[str, Any] = {
+        **obj,
+        "id": uri,
+        "attributedTo": author.uri,
+        "to": to,
+        "cc": cc,
+        "audience": group.uri,
+        "published": published,
+        "url": uri,
+        "inReplyTo": in_reply_to.uri if in_reply_to is not None else None,
+        "tag": [mention, *obj.get("tag", [])],
+    }
+    doc.setdefault("sensitive", bool(obj.get("summary")))
+    if context:
+        doc["context"] = context
+    row = Object(
+        uri=uri,
+        local=True,
+        type=str(doc["type"]),
+        author_id=author.id,
+        group_id=group.id,
+        name=doc.get("name"),
+        summary=doc.get("summary"),
+        content=doc.get("content"),
+        language=next(iter(doc.get("contentMap") or {}), None),
+        url=uri,
+        in_reply_to=doc["inReplyTo"],
+        context=context,
+        visibility=visibility,
+        sensitive=bool(doc["sensitive"]),
+        raw=orjson.dumps(doc).decode(),
+        published=utcnow(),
+        kind=kind,
+        thread_id=(in_reply_to.thread_id or in_reply_to.id) if in_reply_to is not None else None,
+    )
+    session.add(row)
+    await session.flush()
+    create = {
+        "id": ctx.uris.activity(),
+        "type": "Create",
+        "actor": author.uri,
+        "object": doc,
+        "to": to,
+        "cc": cc,
+        "published": published,
+    }
+    await publish(
+        ctx,
+        session,
+        author,
+        create,
+        recipients=await followers_of(session, author.id),
+        public=not coop.private,
+    )
+    await accept_post(ctx, session, group, coop, create, row, author)
+    return row
+
+
 async def local_post(
     ctx: Context,
     session: AsyncSession,
@@ -93,68 +191,26 @@ async def local_post(
         coop, group = await get_coop(session, coop_name)
     except ActorError as e:
         raise PostRefused(str(e)) from e
-    mention = f"@{group.username}@{ctx.settings.domain}"
+    parent = None
+    if in_reply_to is not None:
+        parent = (await session.execute(select(Object).where(Object.uri == in_reply_to))).scalar()
+        if parent is None or parent.deleted_at is not None:
+            raise PostRefused("the post replied to does not exist")
     html = (
         f'<p><span class="h-card"><a href="{group.url or group.uri}" class="u-url mention">'
         f"@<span>{group.username}</span></a></span></p>" + text_to_html(text)
     )
-    uri = ctx.uris.object()
-    if coop.private:
-        to, cc, visibility = [group.uri, group.followers_url], [], "private"
-    else:
-        to, cc, visibility = [AS_PUBLIC], [author.followers_url, group.uri], "public"
-    published = now_iso()
-    note: dict[str, Any] = {
-        "id": uri,
-        "type": "Note",
-        "attributedTo": author.uri,
-        "content": html,
-        "to": to,
-        "cc": cc,
-        "audience": group.uri,
-        "published": published,
-        "url": uri,
-        "inReplyTo": in_reply_to,
-        "sensitive": False,
-        "tag": [{"type": "Mention", "href": group.uri, "name": mention}],
-    }
-    create = {
-        "id": ctx.uris.activity(),
-        "type": "Create",
-        "actor": author.uri,
-        "object": note,
-        "to": to,
-        "cc": cc,
-        "published": published,
-    }
-    import orjson
-
-    obj = Object(
-        uri=uri,
-        local=True,
-        type="Note",
-        author_id=author.id,
-        group_id=group.id,
-        content=html,
-        url=uri,
-        in_reply_to=in_reply_to,
-        visibility=visibility,
-        raw=orjson.dumps(note).decode(),
-        published=utcnow(),
-    )
-    session.add(obj)
-    await session.flush()
-    # The member's own followers get the Create; the cooperative (local) handles it directly.
-    await publish(
+    note = {"type": "Note", "content": html}
+    return await create_in_coop(
         ctx,
         session,
         author,
-        create,
-        recipients=await followers_of(session, author.id),
-        public=not coop.private,
+        group,
+        coop,
+        note,
+        kind="reply" if parent is not None else "post",
+        in_reply_to=parent,
     )
-    await accept_post(ctx, session, group, coop, create, obj, author)
-    return obj
 
 
 async def local_delete(ctx: Context, session: AsyncSession, username: str, object_uri: str) -> None:

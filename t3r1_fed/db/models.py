@@ -179,6 +179,18 @@ class Object(Base):
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the object is in its cooperative: post | thread | reply | faq | resource |
+    # document | event | poll (see coops/kinds.py).
+    kind: Mapped[str] = mapped_column(String(16), default="post", server_default="post", index=True)
+    # The thread root for replies (FEP-7888 context owned by the group); NULL for roots.
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("objects.id", ondelete="SET NULL"), index=True
+    )
+    position: Mapped[int | None] = mapped_column(Integer)  # FAQ order, folder order …
+    pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # in `featured`
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # no new replies
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # moderator removal
+    removed_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Share(Base):
@@ -275,3 +287,7 @@ class Host(Base):
     # While set and in the future, deliveries to this host wait instead of hammering it.
     circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unavailable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# The toolkit's tables register on the same metadata (alembic and tests see them all).
+from t3r1_fed.db import models_coops as _models_coops  # noqa: E402,F401

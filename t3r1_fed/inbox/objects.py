@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.context import Context
+from t3r1_fed.coops.kinds import kind_of, run_ingest
 from t3r1_fed.db.models import Actor, Object, utcnow
 from t3r1_fed.federation.hosts import host_of
 from t3r1_fed.federation.resolver import ResolveError, fetch_document, get_actor
@@ -99,8 +100,15 @@ async def upsert_object(
         _apply(row, obj, raw)
         if group is not None and row.group_id is None:
             row.group_id = group.id
+        await run_ingest(ctx, session, row, raw)
         return row
-    row = Object(uri=obj.id, local=False, author_id=author.id, group_id=group.id if group else None)
+    row = Object(
+        uri=obj.id,
+        local=False,
+        author_id=author.id,
+        group_id=group.id if group else None,
+        kind=kind_of(raw),
+    )
     _apply(row, obj, raw)
     try:
         async with session.begin_nested():
@@ -110,6 +118,7 @@ async def upsert_object(
         if existing is None or existing.author_id != author.id:
             raise Refused("object stored concurrently by another author") from None
         return existing
+    await run_ingest(ctx, session, row, raw)
     return row
 
 

@@ -14,9 +14,6 @@ from typing import Any
 import orjson
 from sqlalchemy import update
 
-# Registering the handlers is a side effect of importing their modules.
-import t3r1_fed.inbox.content
-import t3r1_fed.inbox.social  # noqa: F401
 from t3r1_fed.context import Context
 from t3r1_fed.db.models import InboxItem, utcnow
 from t3r1_fed.db.queue import claim_inbox_items

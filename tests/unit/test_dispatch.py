@@ -1,6 +1,6 @@
 """The inbox dispatch table: which handler each (activity, object) pair reaches.
 
-Importing the worker registers the handlers (social.py, content.py), as in production.
+`features.load()` registers the handlers (social.py, content.py), as in production.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-import t3r1_fed.inbox.worker  # noqa: F401  (registers every handler)
+from t3r1_fed import features
 from t3r1_fed.inbox.dispatch import ANY, TABLE, Ignored, Inbound, dispatch, lookup
 from t3r1_fed.vocab.normalize import Activity, parse_activity
+
+features.load()  # registers every handler, as app.py and the worker do
 
 A = "https://remote.example"
 

@@ -1,0 +1,35 @@
+"""Feature modules, wired in one place.
+
+Importing a feature module registers what it adds to the shared tables: inbox handlers
+(`inbox.dispatch.handles`), ingest hooks (`coops.kinds.on_ingest`) and group collections
+(`actors.documents.register_group_collection`). A module that serves HTTP also defines
+`routes(router)`. app.py and the worker call `load()`; adding a feature is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Final
+
+from aiohttp import web
+
+FEATURE_MODULES: Final = (
+    "t3r1_fed.inbox.social",
+    "t3r1_fed.inbox.content",
+)
+
+_loaded: list[ModuleType] = []
+
+
+def load() -> list[ModuleType]:
+    if not _loaded:
+        _loaded.extend(importlib.import_module(name) for name in FEATURE_MODULES)
+    return _loaded
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    for module in load():
+        routes = getattr(module, "routes", None)
+        if routes is not None:
+            routes(router)
