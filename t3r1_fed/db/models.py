@@ -287,6 +287,10 @@ class Host(Base):
     # While set and in the future, deliveries to this host wait instead of hammering it.
     circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unavailable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # NodeInfo `software.name` of the host (mastodon, lemmy, t3r1-fed …), for choosing what
+    # form of redistribution it can display; refreshed after `software_checked_at`.
+    software: Mapped[str | None] = mapped_column(String(64))
+    software_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # The toolkit's tables register on the same metadata (alembic and tests see them all).
