@@ -34,6 +34,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -47,6 +48,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
+    """pysqlite opens a transaction only before INSERT/UPDATE/DELETE, so a SAVEPOINT that
+    comes first would start (and its RELEASE would commit) a transaction of its own, and
+    the outer transaction's rollback would not undo it. Open the real transaction first."""
+    raw = conn.connection.dbapi_connection
+    inner = getattr(raw, "_connection", raw)  # aiosqlite adapter → aiosqlite.Connection
+    if not getattr(inner, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
