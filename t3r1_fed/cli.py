@@ -300,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("username")
     s.add_argument("uri")
     s.set_defaults(fn=cmd_delete_post)
+
+    from t3r1_fed.cli_membership import add_admin_commands
+
+    add_admin_commands(admin)
+    from t3r1_fed.cli_media import add_admin_commands as add_media_commands
+
+    add_media_commands(admin)
+    from t3r1_fed.cli_docs import add_admin_commands as add_docs_commands
+
+    add_docs_commands(admin)
     return p
 
 

@@ -80,6 +80,9 @@ class Settings:
     backoff_scale: float = 1.0
     # After this long failing without a single success, a host is marked unavailable.
     host_unavailable_after: float = 7 * 24 * 3600.0
+    # Uploads: size cap in bytes, and pixel cap of images (decoded only below it).
+    media_max_bytes: int = 20 * 1024 * 1024
+    media_max_pixels: int = 40_000_000
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # ---- derived -------------------------------------------------------------------------
@@ -167,7 +170,7 @@ def _coerce(key: str, value: Any) -> Any:
         return Path(value)
     if key == "allow_private_networks":
         return _parse_networks(name, value) if not isinstance(value, tuple) else value
-    if key in {"worker_concurrency", "max_inbox_body"}:
+    if key in {"worker_concurrency", "max_inbox_body", "media_max_bytes", "media_max_pixels"}:
         try:
             return int(value)
         except (TypeError, ValueError) as e:

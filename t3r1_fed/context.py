@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from t3r1_fed.config import Settings
 from t3r1_fed.db.engine import make_engine, make_sessionmaker
 from t3r1_fed.federation.http_client import SafeHttpClient
+from t3r1_fed.media.storage import LocalStorage, MediaStorage
 from t3r1_fed.uris import Uris
 
 
@@ -24,6 +25,8 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     uris: Uris
     http: SafeHttpClient
+    # Uploaded files (media/storage.py); an S3-compatible backend can replace it.
+    media: MediaStorage
     # Set when new queue rows are committed in this process, so the worker need not poll.
     wake_deliveries: asyncio.Event = field(default_factory=asyncio.Event)
     wake_inbox: asyncio.Event = field(default_factory=asyncio.Event)
@@ -33,6 +36,9 @@ class Context:
     # local actor URI → time.monotonic() until which it is known to exist, so an inbox POST
     # to a local actor does not query the database each time (inbox/receive.py).
     local_actors: dict[str, float] = field(default_factory=dict)
+    # remote group URI → (time.monotonic() expiry, its moderators' URIs), fetched signed
+    # from the group's moderators collection (inbox/moderation.py), kept briefly.
+    moderators_cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Context:
@@ -47,6 +53,7 @@ class Context:
                 allow_http=settings.allow_http,
                 user_agent=settings.user_agent,
             ),
+            media=LocalStorage(settings.media_dir),
         )
 
     async def start(self) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 import t3r1_fed.db.models
 
 revision: str = '0002'

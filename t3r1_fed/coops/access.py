@@ -11,11 +11,14 @@ is not revealed).
 
 from __future__ import annotations
 
+from aiohttp import web
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from t3r1_fed.db.models import Actor, Coop, Follow, utcnow
+from t3r1_fed.context import Context
+from t3r1_fed.db.models import Activity, Actor, Coop, Follow, Object, utcnow
 from t3r1_fed.db.models_coops import CoopBan
+from t3r1_fed.federation.verifier import signed_requester
 
 SERVER_TYPES = frozenset({"Application", "Service"})
 
@@ -70,3 +73,60 @@ async def can_read(
     if requester.type in SERVER_TYPES:
         return await domain_has_member(session, group.id, requester.domain)
     return False
+
+
+# ---- HTTP: the signed requester of a GET, and what a row belongs to -----------------------
+
+
+async def request_can_read(
+    ctx: Context,
+    request: web.Request,
+    group: Actor,
+    coop: Coop | None,
+    session: AsyncSession | None = None,
+) -> bool:
+    """May the signer of this GET read `group`'s content? Public cooperatives: always.
+
+    Every handler serving content or a collection of a cooperative (objects, activities,
+    outbox, media files, feature collections) calls this and answers 404 when it is False.
+    """
+    if coop is None or not coop.private:
+        return True
+    requester = await signed_requester(ctx, request)
+    if requester is None:
+        return False
+    if session is not None:
+        return await can_read(session, group, coop, requester)
+    async with ctx.sessions() as own:
+        return await can_read(own, group, coop, requester)
+
+
+async def group_and_coop(session: AsyncSession, actor_id: int | None) -> tuple[Actor, Coop] | None:
+    """The local cooperative whose Group actor has row id `actor_id`, if any."""
+    if actor_id is None:
+        return None
+    row = (
+        await session.execute(
+            select(Actor, Coop)
+            .join(Coop, Coop.actor_id == Actor.id)
+            .where(Actor.id == actor_id, Actor.local.is_(True))
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def object_coop(session: AsyncSession, obj: Object) -> tuple[Actor, Coop] | None:
+    """The local cooperative an object belongs to: the one it was posted into, or the
+    cooperative that authored it (the group-authored copies of coops/private.py)."""
+    found = await group_and_coop(session, obj.group_id)
+    return found if found is not None else await group_and_coop(session, obj.author_id)
+
+
+async def activity_coop(session: AsyncSession, row: Activity) -> tuple[Actor, Coop] | None:
+    """The local cooperative an activity we published belongs to: its actor when that is a
+    cooperative, else the cooperative of the object it is about."""
+    found = await group_and_coop(session, row.actor_id)
+    if found is not None or not row.object_uri:
+        return found
+    obj = (await session.execute(select(Object).where(Object.uri == row.object_uri))).scalar()
+    return await object_coop(session, obj) if obj is not None else None

@@ -6,6 +6,7 @@ invite-only and private cooperatives are checked here as they land (issue #3).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -41,6 +42,10 @@ async def is_member(session: AsyncSession, group: Actor, actor: Actor) -> bool:
 async def check_can_post(
     session: AsyncSession, group: Actor, coop: Coop, author: Actor, obj: Object
 ) -> None:
+    from t3r1_fed.coops.access import is_banned
+
+    if await is_banned(session, group.id, author.id):
+        raise PostRefused("you are banned from this cooperative")
     if coop.private and obj.visibility in {"public", "unlisted"}:
         raise PostRefused("public posts are not accepted into a private cooperative")
     if coop.openness != "open" or coop.private:
@@ -58,6 +63,18 @@ async def check_can_post(
             raise PostRefused("only members may post into this cooperative")
 
 
+AcceptHook = Callable[[Context, AsyncSession, Actor, Coop, Object, Actor], Awaitable[None]]
+# Run for every post a cooperative accepts (local or remote), after the generic checks and
+# before redistribution: a feature files the post in its collection (coops/faq.py sends
+# the FEP-400e `Add`) or refuses it with PostRefused. Registered with `on_accept`.
+ACCEPT_HOOKS: list[AcceptHook] = []
+
+
+def on_accept(fn: AcceptHook) -> AcceptHook:
+    ACCEPT_HOOKS.append(fn)
+    return fn
+
+
 async def accept_post(
     ctx: Context,
     session: AsyncSession,
@@ -70,6 +87,8 @@ async def accept_post(
     """A post (local or remote) arrived for `group`: check it, file it, redistribute it."""
     await check_can_post(session, group, coop, author, obj)
     obj.group_id = group.id
+    for hook in ACCEPT_HOOKS:  # per-type filing (FAQ Add …); may raise PostRefused
+        await hook(ctx, session, group, coop, obj, author)
     await redistribute(ctx, session, group, coop, activity, obj)
 
 
@@ -91,6 +110,8 @@ async def create_in_coop(
     kind: str = "post",
     in_reply_to: Object | None = None,
     context: str | None = None,
+    uri: str | None = None,
+    mentions: Sequence[Actor] = (),
 ) -> Object:
     """A local member publishes `obj` (a Note, Article, Page, Event, Question, Document …)
     into a local cooperative: the one path every content type takes.
@@ -101,11 +122,14 @@ async def create_in_coop(
     Mastodon shows where it was posted), `context` and `published`; stores the row; sends
     the author's `Create` to the author's followers; and has the cooperative check and
     redistribute it. Type-specific rows are added by the caller with the returned row.
+    `uri` lets a caller mint the id first (a forum thread names its context after it);
+    `mentions` are addressed in `cc` and sent the author's `Create` (coops/news.py).
     """
     if group.deleted_at is not None:
         raise PostRefused("this cooperative no longer exists")
-    uri = ctx.uris.object()
+    uri = uri or ctx.uris.object()  # a caller may mint it (forum threads name their context)
     to, cc, visibility = _coop_addressing(coop, group, author)
+    cc = [*cc, *(m.uri for m in mentions if m.uri not in cc and m.uri not in to)]
     published = now_iso()
     mention = {
         "type": "Mention",
@@ -120,7 +144,7 @@ async def create_in_coop(
         "cc": cc,
         "audience": group.uri,
         "published": published,
-        "url": uri,
+        "url": obj.get("url", uri),  # resources: the file (Mobilizon's Document shape)
         "inReplyTo": in_reply_to.uri if in_reply_to is not None else None,
         "tag": [mention, *obj.get("tag", [])],
     }
@@ -147,6 +171,9 @@ async def create_in_coop(
         kind=kind,
         thread_id=(in_reply_to.thread_id or in_reply_to.id) if in_reply_to is not None else None,
     )
+    # Refuse before anything is queued, so a caller that catches PostRefused has nothing
+    # half-sent to roll back.
+    await check_can_post(session, group, coop, author, row)
     session.add(row)
     await session.flush()
     create = {
@@ -163,7 +190,8 @@ async def create_in_coop(
         session,
         author,
         create,
-        recipients=await followers_of(session, author.id),
+        # In a private cooperative, members get it through the group only (coops/private.py).
+        recipients=[] if coop.private else [*await followers_of(session, author.id), *mentions],
         public=not coop.private,
     )
     await accept_post(ctx, session, group, coop, create, row, author)
@@ -178,8 +206,10 @@ async def local_post(
     text: str,
     *,
     in_reply_to: str | None = None,
+    media_ids: Sequence[int] = (),
 ) -> Object:
-    """A local member posts `text` (plain text) into a local cooperative."""
+    """A local member posts `text` (plain text) into a local cooperative, with up to four
+    of their uploads (media/upload.py) as attachments."""
     text = text.strip()
     if not text:
         raise PostRefused("empty post")
@@ -200,8 +230,13 @@ async def local_post(
         f'<p><span class="h-card"><a href="{group.url or group.uri}" class="u-url mention">'
         f"@<span>{group.username}</span></a></span></p>" + text_to_html(text)
     )
-    note = {"type": "Note", "content": html}
-    return await create_in_coop(
+    note: dict[str, Any] = {"type": "Note", "content": html}
+    attached: list[Any] = []
+    if media_ids:
+        from t3r1_fed.media.attach import attachments_for, link_media
+
+        note["attachment"], attached = await attachments_for(ctx, session, author, media_ids)
+    row = await create_in_coop(
         ctx,
         session,
         author,
@@ -211,6 +246,9 @@ async def local_post(
         kind="reply" if parent is not None else "post",
         in_reply_to=parent,
     )
+    if attached:
+        link_media(attached, row)
+    return row
 
 
 async def local_delete(ctx: Context, session: AsyncSession, username: str, object_uri: str) -> None:
@@ -224,14 +262,18 @@ async def local_delete(ctx: Context, session: AsyncSession, username: str, objec
     author = (await session.execute(select(Actor).where(Actor.id == user.actor_id))).scalar_one()
     obj.deleted_at = utcnow()
     obj.content = None
+    # A post of a private cooperative went to its members through the group only: so does
+    # its deletion, addressed as the post was.
+    public = obj.visibility in {"public", "unlisted"}
     delete = {
         "id": ctx.uris.activity(),
         "type": "Delete",
         "actor": author.uri,
         "object": {"id": obj.uri, "type": "Tombstone"},
-        "to": [AS_PUBLIC],
+        "to": [AS_PUBLIC] if public else orjson.loads(obj.raw).get("to", []),
     }
-    await publish(ctx, session, author, delete, recipients=await followers_of(session, author.id))
+    mine = await followers_of(session, author.id) if public else []
+    await publish(ctx, session, author, delete, recipients=mine, public=public)
     if obj.group_id is not None:
         group = (await session.execute(select(Actor).where(Actor.id == obj.group_id))).scalar_one()
         coop = await coop_for_actor(session, group.id)

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.context import Context
+from t3r1_fed.coops import private
 from t3r1_fed.db.models import Actor, Coop, Object, Share
 from t3r1_fed.outbox.publish import followers_of, publish
 from t3r1_fed.vocab.context import AS_PUBLIC
@@ -48,6 +49,8 @@ async def redistribute(
     obj: Object,
 ) -> None:
     """Announce a new post `obj`, received as `activity`, to the cooperative's followers."""
+    if coop.private:  # members only, in the form each member's server displays
+        return await private.redistribute_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
     to, cc = group_audience(group, coop)
     wrapped = {
@@ -61,7 +64,10 @@ async def redistribute(
     }
     await publish(ctx, session, group, wrapped, recipients=recipients, public=not coop.private)
     share_uri = wrapped["id"]
-    if not coop.private and obj.visibility == "public" and obj.in_reply_to is None:
+    # Resources (Document/Image) are not boosted: Mastodon ignores Document, and public
+    # cooperatives announce each file with a Note that is boosted (coops/resources.py).
+    top_level = obj.in_reply_to is None and obj.kind != "resource"
+    if not coop.private and obj.visibility == "public" and top_level:
         boost: dict[str, Any] = {
             "id": ctx.uris.activity(),
             "type": "Announce",
@@ -85,6 +91,8 @@ async def redistribute(
 async def announce_update(
     ctx: Context, session: AsyncSession, group: Actor, coop: Coop, activity: dict[str, Any]
 ) -> None:
+    if coop.private:
+        return await private.announce_update_private(ctx, session, group, coop, activity)
     to, cc = group_audience(group, coop)
     wrapped = {
         "id": ctx.uris.activity(),
@@ -114,6 +122,8 @@ async def announce_delete(
     obj: Object,
 ) -> None:
     """Announce a deletion, and withdraw the group's boost of the object."""
+    if coop.private:
+        return await private.announce_delete_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
     await announce_update(ctx, session, group, coop, activity)
     share = (

@@ -12,6 +12,7 @@ as soon as it answers or sends us an activity.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -137,11 +138,8 @@ async def _record_many(ctx: Context, session: AsyncSession,
         keys = tuple(sorted(values))
         groups.setdefault(keys, []).append(
             {"b_id": row.id, **{f"b_{k}": v for k, v in values.items()}})
-    table = cast(Table, Delivery.__table__)
     for keys, params in groups.items():
-        stmt = update(table).where(table.c.id == bindparam("b_id")).values(
-            {k: bindparam(f"b_{k}") for k in keys})
-        await session.execute(stmt, params)
+        await session.execute(_record_stmt(keys), params)
     for (row, outcome), state in zip(results, states, strict=True):
         log.info(
             "delivery %s", state,
@@ -150,19 +148,34 @@ async def _record_many(ctx: Context, session: AsyncSession,
         )
 
 
+@functools.lru_cache(maxsize=16)
+def _record_stmt(keys: tuple[str, ...]) -> Any:
+    """UPDATE deliveries SET <keys> WHERE id = :b_id, built once per set of columns."""
+    table = cast(Table, Delivery.__table__)
+    return update(table).where(table.c.id == bindparam("b_id")).values(
+        {k: bindparam(f"b_{k}") for k in keys})
+
+
+@functools.lru_cache(maxsize=2)
+def _hosts_ok_stmt(postgres: bool) -> Any:
+    """The upsert that records a host's success, built once per dialect."""
+    table = cast(Table, Host.__table__)
+    ins = (postgresql.insert if postgres else sqlite.insert)(table)
+    return ins.on_conflict_do_update(
+        index_elements=[table.c.domain],
+        set_={"consecutive_failures": 0, "first_failure_at": None,
+              "last_success_at": ins.excluded.last_success_at, "circuit_open_until": None,
+              "unavailable": False},
+    )
+
+
 async def _hosts_ok(ctx: Context, session: AsyncSession, hosts: list[str]) -> None:
-    """_host_health(…, ok=True) for several hosts in one multi-row upsert, in `hosts` order."""
+    """_host_health(…, ok=True) for several hosts: one executemany upsert, in `hosts` order."""
     now = utcnow()
-    ins = _upsert_host(ctx)
-    stmt = ins.values([
+    await session.execute(_hosts_ok_stmt(ctx.is_postgres), [
         {"domain": host, "consecutive_failures": 0, "last_success_at": now, "unavailable": False}
         for host in hosts
-    ]).on_conflict_do_update(
-        index_elements=[Host.domain],
-        set_={"consecutive_failures": 0, "first_failure_at": None, "last_success_at": now,
-              "circuit_open_until": None, "unavailable": False},
-    )
-    await session.execute(stmt)
+    ])
 
 
 async def _host_health(ctx: Context, session: AsyncSession, host: str, ok: bool) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.actors.documents import actor_document
 from t3r1_fed.appkeys import CTX
 from t3r1_fed.context import Context
+from t3r1_fed.coops.access import activity_coop, object_coop, request_can_read
 from t3r1_fed.db.models import Activity, Actor, Coop, CoopRole, Follow, Object
 from t3r1_fed.federation.hosts import host_of
 from t3r1_fed.federation.verifier import signed_requester
@@ -26,6 +27,11 @@ from t3r1_fed.httputil import as2_response, json_error, wants_as2
 from t3r1_fed.vocab.context import AS_CONTEXT
 
 PAGE_SIZE = 20
+# Activities of a private cooperative that its readers may fetch; membership and
+# moderation exchanges (Accept, Reject, Invite, Block, Flag …) stay between their parties.
+MEMBERS_ONLY_PRIVATE = frozenset({"Accept", "Reject", "Invite", "Follow", "Join", "Leave",
+                                  "Block", "Flag", "TentativeAccept", "TentativeReject"})
+PRIVATE_CACHE = "private, no-store"
 
 
 async def _actor_for(request: web.Request, session: AsyncSession) -> tuple[Actor, Coop | None]:
@@ -57,6 +63,18 @@ async def _actor_for(request: web.Request, session: AsyncSession) -> tuple[Actor
     return actor, coop
 
 
+async def _readable_actor(
+    request: web.Request, session: AsyncSession
+) -> tuple[Actor, Coop | None]:
+    """_actor_for, answering 404 for a private cooperative unless the signer may read it."""
+    act, coop = await _actor_for(request, session)
+    if not await request_can_read(request.app[CTX], request, act, coop, session):
+        raise web.HTTPNotFound(
+            text='{"error": "no such collection"}', content_type="application/json"
+        )
+    return act, coop
+
+
 def _html_page(title: str, body: str) -> web.Response:
     page = (
         '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
@@ -71,6 +89,9 @@ async def actor(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, coop = await _actor_for(request, session)
+        from t3r1_fed.coops.directory import profile_attachment  # opted-in fields only
+
+        fields = await profile_attachment(session, act)
     if not wants_as2(request) and act.type != "Application":
         kind = "Coopérative" if act.type == "Group" else "Membre"
         body = (
@@ -80,7 +101,10 @@ async def actor(request: web.Request) -> web.StreamResponse:
             "<p>Suivez ce compte depuis votre application Mastodon ou votre instance.</p>"
         )
         return _html_page(act.name or act.username, body)
-    return as2_response(actor_document(act, ctx.uris, coop), cache="max-age=180")
+    doc = actor_document(act, ctx.uris, coop)
+    if fields:
+        doc["attachment"] = fields
+    return as2_response(doc, cache="max-age=180")
 
 
 def _collection(uri: str, total: int, first: str | None) -> dict[str, Any]:
@@ -134,10 +158,10 @@ async def _paged(
 async def outbox(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        act, _ = await _actor_for(request, session)
+        act, coop = await _readable_actor(request, session)
         where = (
             Activity.actor_id == act.id,
-            Activity.public.is_(True),
+            Activity.public.is_(True) if coop is None or not coop.private else true(),
             Activity.type.in_(("Create", "Announce")),
         )
         return await _paged(
@@ -161,7 +185,7 @@ async def _relations(request: web.Request, what: str) -> web.Response:
     """
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        act, _ = await _actor_for(request, session)
+        act, _ = await _readable_actor(request, session)
         mine, other = (
             (Follow.followee_id, Follow.follower_id)
             if what == "followers"
@@ -195,10 +219,11 @@ async def following(request: web.Request) -> web.Response:
 
 
 async def moderators(request: web.Request) -> web.Response:
-    """Public by design: members must know who moderates (Lemmy publishes it too)."""
+    """Public by design (members must know who moderates; Lemmy publishes it too), except
+    for a private cooperative, whose collections only its readers see."""
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        act, coop = await _actor_for(request, session)
+        act, coop = await _readable_actor(request, session)
         if coop is None:
             raise web.HTTPNotFound()
         uris = list(
@@ -217,14 +242,23 @@ async def moderators(request: web.Request) -> web.Response:
 
 
 async def featured(request: web.Request) -> web.Response:
-    """Pinned posts of a cooperative (pinning lands with moderation, issue #3)."""
+    """Pinned posts of a cooperative (coops/moderation.py), embedded as Mastodon expects."""
+    from t3r1_fed.coops.access import can_read
+    from t3r1_fed.coops.moderation import pinned_posts
+
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         act, coop = await _actor_for(request, session)
         if coop is None:
             raise web.HTTPNotFound()
-    doc = _collection(ctx.uris.sub(act.uri, "featured"), 0, None)
-    doc["orderedItems"] = []
+        if coop.private and not await can_read(
+            session, act, coop, await signed_requester(ctx, request)
+        ):
+            return json_error(404, "no such collection")
+        pinned = await pinned_posts(session, act)
+    items = [{k: v for k, v in orjson.loads(o.raw).items() if k != "@context"} for o in pinned]
+    doc = _collection(ctx.uris.sub(act.uri, "featured"), len(items), None)
+    doc["orderedItems"] = items
     return as2_response(doc)
 
 
@@ -240,8 +274,16 @@ async def object_(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
         obj = await _object_row(ctx, session, request.match_info["oid"])
-    if obj is None or obj.visibility not in {"public", "unlisted"}:
-        return json_error(404, "no such object")
+        if obj is None:
+            return json_error(404, "no such object")
+        found = await object_coop(session, obj)
+        private = found is not None and found[1].private
+        if private:
+            assert found is not None
+            if not await request_can_read(ctx, request, found[0], found[1], session):
+                return json_error(404, "no such object")
+        elif obj.visibility not in {"public", "unlisted"}:
+            return json_error(404, "no such object")
     if obj.deleted_at is not None:
         tomb = {
             "@context": AS_CONTEXT,
@@ -255,7 +297,7 @@ async def object_(request: web.Request) -> web.StreamResponse:
     doc.setdefault("@context", AS_CONTEXT)
     if not wants_as2(request):
         return _html_page("Publication", obj.content or "")
-    return as2_response(doc, cache="max-age=60")
+    return as2_response(doc, cache=PRIVATE_CACHE if private else "max-age=60")
 
 
 async def activity(request: web.Request) -> web.StreamResponse:
@@ -266,8 +308,17 @@ async def activity(request: web.Request) -> web.StreamResponse:
                 select(Activity).where(Activity.uri == ctx.uris.activity(request.match_info["aid"]))
             )
         ).scalar()
-    if row is None or not row.public:
+    if row is None:
         return json_error(404, "no such activity")
+    if not row.public:  # only a private cooperative's content, only to its readers
+        if row.type in MEMBERS_ONLY_PRIVATE:
+            return json_error(404, "no such activity")
+        async with ctx.sessions() as session:
+            found = await activity_coop(session, row)
+            if found is None or not found[1].private:
+                return json_error(404, "no such activity")
+            if not await request_can_read(ctx, request, found[0], found[1], session):
+                return json_error(404, "no such activity")
     if row.type == "Create" and row.object_uri:
         async with ctx.sessions() as session:
             obj = (
@@ -275,6 +326,9 @@ async def activity(request: web.Request) -> web.StreamResponse:
             ).first()
         if obj is not None and obj[0] is not None:
             return json_error(410, "deleted")
+    headers = {"Vary": "Accept, Signature"}
+    if not row.public:
+        headers["Cache-Control"] = PRIVATE_CACHE
     return web.Response(
-        body=row.body.encode(), content_type="application/activity+json", headers={"Vary": "Accept"}
+        body=row.body.encode(), content_type="application/activity+json", headers=headers
     )

@@ -13,8 +13,8 @@ from t3r1_fed.db.models import Actor, Follow, Object, Share, utcnow
 from t3r1_fed.federation.hosts import host_of
 from t3r1_fed.federation.resolver import ResolveError, get_actor
 from t3r1_fed.inbox.dispatch import ACTOR_TYPES, ANY, Ignored, Inbound, handles
+from t3r1_fed.inbox.forum import thread_group
 from t3r1_fed.inbox.objects import (
-    MAX_REPLY_DEPTH,
     Refused,
     fetch_remote_object,
     parse_content,
@@ -22,6 +22,7 @@ from t3r1_fed.inbox.objects import (
     stored_object,
     upsert_object,
 )
+from t3r1_fed.inbox.polls import take_vote
 from t3r1_fed.outbox.publish import publish
 from t3r1_fed.vocab.normalize import RemoteObject, id_of
 
@@ -36,23 +37,6 @@ async def _local_groups(session: AsyncSession, uris: set[str]) -> list[Actor]:
         Actor.deleted_at.is_(None),
     )
     return list((await session.execute(q)).scalars())
-
-
-async def _thread_group(session: AsyncSession, in_reply_to: str | None) -> Actor | None:
-    """The local cooperative a reply belongs to, walking stored parents (bounded)."""
-    seen = 0
-    while in_reply_to and seen < MAX_REPLY_DEPTH:
-        parent = await stored_object(session, in_reply_to)
-        if parent is None:
-            return None
-        if parent.group_id is not None:
-            return (
-                await session.execute(
-                    select(Actor).where(Actor.id == parent.group_id, Actor.local.is_(True))
-                )
-            ).scalar()
-        in_reply_to, seen = parent.in_reply_to, seen + 1
-    return None
 
 
 async def _relevant(inb: Inbound, obj: RemoteObject, author: Actor) -> bool:
@@ -86,6 +70,9 @@ async def on_create(inb: Inbound) -> str:
         raise Ignored(str(e)) from e
     if obj.attributed_to != act.actor and host_of(obj.attributed_to or "") != host_of(act.actor):
         raise Ignored("object author is not the actor")
+    vote = await take_vote(inb, obj)  # a poll vote is counted, never stored as a post
+    if vote is not None:
+        return vote
     try:
         author = await get_actor(ctx, session, obj.attributed_to or act.actor)
     except ResolveError as e:
@@ -94,7 +81,9 @@ async def on_create(inb: Inbound) -> str:
     addressed |= {t.href for t in obj.tags if t.type == "Mention" and t.href}
     groups = await _local_groups(session, addressed)
     if not groups:
-        parent_group = await _thread_group(session, obj.in_reply_to)
+        # A reply not addressing the group (Mastodon): its context, or its inReplyTo chain
+        # (missing parents fetched, bounded) — inbox/forum.py.
+        parent_group = await thread_group(ctx, session, obj)
         groups = [parent_group] if parent_group is not None else []
     if not groups and not await _relevant(inb, obj, author):
         raise Ignored("not addressed to anyone here")
@@ -240,7 +229,9 @@ async def _we_follow(session: AsyncSession, actor: Actor) -> bool:
     q = (
         select(Follow.id)
         .join(Actor, Actor.id == Follow.follower_id)
-        .where(Follow.followee_id == actor.id, Actor.local.is_(True))
+        .where(
+            Follow.followee_id == actor.id, Follow.state == "accepted", Actor.local.is_(True)
+        )
     )
     return (await session.execute(q)).first() is not None
 
@@ -257,12 +248,37 @@ async def _record_share(session: AsyncSession, uri: str, announcer: Actor, obj: 
     return True
 
 
+def _same_origin_copy(
+    announcer: Actor, inner_obj: Any, oid: str
+) -> tuple[RemoteObject, dict[str, Any]] | None:
+    """The embedded object of a relayed activity when the announcer's server is its origin.
+
+    Used for relayed `Update`s: the Announce is signed by the announcer, so an object on
+    the announcer's own host is vouched for by the server a refetch would ask; using it
+    keeps every version of a fast series of edits (a refetch only ever sees the latest,
+    and collaborative documents keep a history). Copies from any other host are never
+    trusted (None: refetch from the origin)."""
+    if not isinstance(inner_obj, dict):
+        return None
+    try:
+        if host_of(oid) != host_of(announcer.uri):
+            return None
+    except ValueError:
+        return None
+    return parse_content(inner_obj), inner_obj
+
+
 async def _announced_activity(inb: Inbound, announcer: Actor, inner: dict[str, Any]) -> str:
     """FEP-1b12: a group relays an activity. Trust nothing relayed from another host:
     objects are refetched from their origin (CVE-2022-24307)."""
     kind = inner.get("type")
     inner_obj = inner.get("object")
     oid = id_of(inner_obj)
+    from t3r1_fed.inbox.moderation import relayed_moderation
+
+    moderated = await relayed_moderation(inb, announcer, inner)  # checks the moderator
+    if moderated is not None:
+        return moderated
     if kind == "Create" and oid:
         try:
             obj = await resolve_object(inb.ctx, inb.session, oid, group=announcer)
@@ -275,7 +291,8 @@ async def _announced_activity(inb: Inbound, announcer: Actor, inner: dict[str, A
         if stored is None:
             raise Ignored("announced update of an unknown object")
         try:
-            fresh, raw = await fetch_remote_object(inb.ctx, inb.session, oid)
+            copy = _same_origin_copy(announcer, inner_obj, oid)
+            fresh, raw = copy or await fetch_remote_object(inb.ctx, inb.session, oid)
             await upsert_object(inb.ctx, inb.session, fresh, raw)
         except Refused as e:
             raise Ignored(str(e)) from e

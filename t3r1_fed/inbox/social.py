@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from t3r1_fed.context import Context
 from t3r1_fed.db.models import Actor, Follow, Like, Object, Share
 from t3r1_fed.federation.resolver import ResolveError, get_actor
-from t3r1_fed.inbox.dispatch import ANY, Ignored, Inbound, handles
+from t3r1_fed.inbox.dispatch import ANY, TABLE, Ignored, Inbound, handles
 from t3r1_fed.outbox.publish import publish
 from t3r1_fed.vocab.normalize import id_of
 
@@ -109,11 +109,20 @@ async def _our_follow(inb: Inbound) -> Follow | None:
     return follow
 
 
+async def _join_answer(inb: Inbound, reason: str) -> str:
+    """Mobilizon answers a Join by its id only (`object: <join id>`): hand it to the
+    (Accept|Reject, Join) handler a feature registered (meeting RSVPs), if any."""
+    fn = TABLE.get((inb.act.type, "Join"))
+    if fn is None or isinstance(inb.act.object, dict):
+        raise Ignored(reason)
+    return await fn(inb)
+
+
 @handles("Accept", "Follow", ANY)
 async def on_accept(inb: Inbound) -> str:
     follow = await _our_follow(inb)
     if follow is None:
-        raise Ignored("accept of an unknown follow")
+        return await _join_answer(inb, "accept of an unknown follow")
     follow.state = "accepted"
     return "follow accepted"
 
@@ -122,7 +131,7 @@ async def on_accept(inb: Inbound) -> str:
 async def on_reject(inb: Inbound) -> str:
     follow = await _our_follow(inb)
     if follow is None:
-        raise Ignored("reject of an unknown follow")
+        return await _join_answer(inb, "reject of an unknown follow")
     await inb.session.delete(follow)
     return "follow rejected by remote"
 

@@ -44,9 +44,33 @@ _EXTENSIONS: Final[dict[str, Any]] = {
     "events": _id_term("mz:events"),
     "discussions": _id_term("mz:discussions"),
     "openness": "mz:openness",
+    "ResourceCollection": "mz:ResourceCollection",
+    # Meetings (FEP-8a8e Event, Mobilizon's and schema.org's terms) and polls (Mastodon).
+    "timezone": "mz:timezone",
+    "joinMode": "mz:joinMode",
+    "isOnline": "mz:isOnline",
+    "participantCount": "mz:participantCount",
+    "maximumAttendeeCapacity": "schema:maximumAttendeeCapacity",
+    "remainingAttendeeCapacity": "schema:remainingAttendeeCapacity",
+    "address": {"@id": "schema:address", "@type": "schema:PostalAddress"},
+    "PostalAddress": "schema:PostalAddress",
+    "streetAddress": "schema:streetAddress",
+    "postalCode": "schema:postalCode",
+    "addressLocality": "schema:addressLocality",
+    "addressRegion": "schema:addressRegion",
+    "addressCountry": "schema:addressCountry",
+    "votersCount": "toot:votersCount",
     # t3r1-fed.
     "t3r1": T3R1_NS,
     "faq": _id_term("t3r1:faq"),
+    "category": "t3r1:category",  # resources: leaflet, letter, statutes, poster, photo, other
+    # What an object is in its cooperative ("document", "faq"), a collaborative document's
+    # version number and who saved that version (coops/documents.py).
+    "kind": "t3r1:kind",
+    "version": "t3r1:version",
+    "editedBy": _id_term("t3r1:editedBy"),
+    # An entry's 1-based place in an ordered collection, sent with the FEP-400e `Add`.
+    "position": "t3r1:position",
     "instanceRelation": "t3r1:instanceRelation",
 }
 

@@ -288,8 +288,8 @@ async def test_lemmy_delete_user_deletes_known_actor(
 
 
 @pytest.mark.parametrize(("rel", "expected"), [
-    ("mastodon/activities/flag.json", "unsupported: Flag/-"),
-    ("lemmy/activities/community/lock_page.json", "unsupported: Lock/-"),
+    ("mastodon/activities/flag.json", "report about nothing in a cooperative"),
+    ("lemmy/activities/community/lock_page.json", "moderation of nothing in a group"),
     ("lemmy/activities/voting/dislike_page.json", "unsupported: Dislike/-"),
     ("lemmy/activities/create_or_update/create_private_message_0.19.json",
      "unsupported object type ChatMessage"),
