@@ -29,8 +29,9 @@ PYTHON = sys.executable
 T3R1 = str(VENV_BIN / "t3r1")
 PG_ADMIN = os.environ.get("T3R1_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
+# Appended, not prepended: PYTHONPATH (e.g. a copy of t3r1_fed to compare) must win.
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))
 
 
 # --- machine -----------------------------------------------------------------------------
@@ -58,7 +59,8 @@ def pinned(core: int, argv: list[str]) -> list[str]:
 
 # --- RSA rates ---------------------------------------------------------------------------
 
-def _rsa_rate(op: str, seconds: float) -> float:
+def _rsa_rate(op: str, seconds: float) -> tuple[float, float]:
+    """(operations per wall second, operations per CPU second) for one thread."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -74,7 +76,7 @@ def _rsa_rate(op: str, seconds: float) -> float:
     # Warm up, then count whole batches until the time is up.
     for _ in range(50):
         pub.verify(sig, data, pad, h) if op == "verify" else key.sign(data, pad, h)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         if op == "verify":
             for _ in range(200):
@@ -86,16 +88,29 @@ def _rsa_rate(op: str, seconds: float) -> float:
             n += 20
         el = time.perf_counter() - t0
         if el >= seconds:
-            return n / el
+            return n / el, n / max(time.process_time() - c0, 1e-9)
 
 
-def rsa_rate(op: str, core: int, seconds: float = 2.0) -> float:
+@dataclass
+class RsaRate:
+    """One-core RSA-2048 PKCS1v15-SHA256 rate: per wall second and per CPU second."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def mean(cls, *rates: RsaRate) -> RsaRate:
+        return cls(sum(r.wall for r in rates) / len(rates), sum(r.cpu for r in rates) / len(rates))
+
+
+def rsa_rate(op: str, core: int, seconds: float = 2.0) -> RsaRate:
     """One-core RSA-2048 PKCS1v15-SHA256 `op` (sign|verify) rate, in a pinned subprocess."""
     out = subprocess.run(
         pinned(core, [PYTHON, str(BENCH / "_common.py"), "rsa", op, str(seconds)]),
         check=True, capture_output=True, text=True,
     ).stdout
-    return float(out.strip())
+    wall, cpu = out.split()
+    return RsaRate(float(wall), float(cpu))
 
 
 # --- scratch databases -------------------------------------------------------------------
@@ -177,7 +192,7 @@ class Child:
     @classmethod
     def start(cls, name: str, argv: list[str], *, env: dict[str, str] | None = None,
               log: Path | None = None, stdin: bool = False) -> Child:
-        stderr: Any = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+        stderr: Any = open(log, "w") if log else subprocess.DEVNULL
         proc = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, bufsize=1,
@@ -217,6 +232,15 @@ class Child:
             return float("nan")
         tick = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / tick
+
+    def main_thread_cpu(self) -> float:
+        """utime + stime of the main thread alone (the rest: DB driver and other threads)."""
+        pid = self.proc.pid
+        try:
+            fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait, and return the peak RSS in KiB (None if already reaped)."""
@@ -298,6 +322,22 @@ def gen_keys(count: int) -> list[tuple[str, str]]:
         return list(pool.map(_one_key, range(count)))
 
 
+def cached_keys(count: int) -> list[tuple[str, str]]:
+    """Test key pairs, kept in the temp directory between runs (they take seconds to make)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "t3r1-bench-keys.json"
+    keys: list[tuple[str, str]] = []
+    try:
+        keys = [(k[0], k[1]) for k in json.loads(path.read_text())]
+    except (OSError, ValueError):
+        pass
+    if len(keys) < count:
+        keys += gen_keys(count - len(keys))
+        path.write_text(json.dumps(keys))
+    return keys[:count]
+
+
 def _one_key(_: int) -> tuple[str, str]:
     from t3r1_fed.federation.keys import generate_rsa_keypair
 
@@ -322,6 +362,6 @@ def run(coro: Any) -> Any:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "rsa":
-        print(f"{_rsa_rate(sys.argv[2], float(sys.argv[3])):.1f}")
+        print("{:.1f} {:.1f}".format(*_rsa_rate(sys.argv[2], float(sys.argv[3]))))
     else:
         sys.exit("usage: _common.py rsa sign|verify SECONDS")

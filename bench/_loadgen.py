@@ -1,15 +1,17 @@
 """Load generator for bench/inbox.py (run pinned to its own core).
 
-    python bench/_loadgen.py warm|load --keys F --peer BASE --target URL --coop URI
+    python bench/_loadgen.py --keys F --peer BASE --target URL --coop URI
                              [--actors 50] [--n N] [--concurrency C] [--kind create|like]
 
 Every request is a distinct activity by one of the peer actors, signed with draft-cavage
 `rsa-sha256` over `(request-target) host date digest content-type` exactly as Mastodon
 signs (t3r1_fed.federation.httpsig.sign_headers, the code our own delivery uses), with a
-Date taken at signing time. `load` signs all N requests first (not timed), prints
-`{"phase": "start"}`, then sends them over C keep-alive HTTP/1.1 connections, one request in
-flight per connection, through a minimal asyncio protocol (far cheaper per request than an
-HTTP client library, so the generator is not the bottleneck), and prints one JSON result.
+Date taken at signing time. It first sends one request per actor (warm-up: the server
+fetches each actor's key once) and prints `{"phase": "warm", ...}`; then signs the N timed
+requests (not timed) and prints `{"phase": "signed", ...}`; on a line `go` on stdin it sends
+them over C keep-alive HTTP/1.1 connections, one request in flight per connection, through a
+minimal asyncio protocol (far cheaper per request than an HTTP client library, so the
+generator is not the bottleneck), and prints `{"phase": "done", ...}`.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # for tests/, after PYTHONPATH
 
-import orjson  # noqa: E402
+import orjson
 
-from t3r1_fed.federation.httpsig import sign_headers  # noqa: E402
-from t3r1_fed.federation.keys import load_private_key  # noqa: E402
+from t3r1_fed.federation.httpsig import sign_headers
+from t3r1_fed.federation.keys import load_private_key
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 CONTEXT = ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"]
@@ -161,7 +163,6 @@ async def blast(args: argparse.Namespace, reqs: list[bytes], concurrency: int
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["warm", "load"])
     p.add_argument("--keys", required=True)
     p.add_argument("--peer", required=True)
     p.add_argument("--target", required=True)
@@ -171,19 +172,21 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=128)
     p.add_argument("--kind", choices=["create", "like"], default="create")
     args = p.parse_args()
-    if args.mode == "warm":
-        # One signed request per actor: the server fetches each actor (and key) once.
-        reqs = build_requests(args, args.actors)
-        elapsed, stats, errors = asyncio.run(blast(args, reqs, 8))
-        print(json.dumps({"phase": "warm", "n": len(reqs), "statuses": dict(stats),
-                          "errors": errors, "seconds": elapsed}), flush=True)
-        return
+    # 1. Warm-up: one signed request per actor; the server fetches each actor (and key) once.
+    reqs = build_requests(args, args.actors)
+    elapsed, stats, errors = asyncio.run(blast(args, reqs, 8))
+    print(json.dumps({"phase": "warm", "n": len(reqs), "statuses": dict(stats),
+                      "errors": errors, "seconds": elapsed}), flush=True)
+    # 2. Pre-sign the timed requests (fresh Dates), then wait for "go" on stdin.
     t = time.perf_counter()
     reqs = build_requests(args, args.n)
     sign_s = time.perf_counter() - t
     size = sum(len(r) for r in reqs) / len(reqs)
-    print(json.dumps({"phase": "start", "sign_seconds": sign_s, "avg_request_bytes": size}),
+    print(json.dumps({"phase": "signed", "sign_seconds": sign_s, "avg_request_bytes": size}),
           flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
+    # 3. Timed phase.
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     elapsed, stats, errors = asyncio.run(blast(args, reqs, args.concurrency))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -12,13 +12,12 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # for tests/, after PYTHONPATH
 
-from tests.peer import Peer, PeerActor  # noqa: E402
+from tests.peer import Peer, PeerActor
 
 
-async def main(ip: str, keys_file: str, count: int) -> None:
-    keys = json.loads(Path(keys_file).read_text())
+async def main(ip: str, keys: list[list[str]], count: int) -> None:
     peer = Peer(ip)
     for i in range(count):
         priv, pub = keys[i % len(keys)]
@@ -34,4 +33,4 @@ async def main(ip: str, keys_file: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], json.loads(Path(sys.argv[2]).read_text()), int(sys.argv[3])))

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -31,17 +32,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     BENCH,
     PYTHON,
     T3R1,
     VENV_BIN,
     Child,
+    RsaRate,
     ScratchDb,
     base_env,
+    cached_keys,
     db_scalar,
     free_port,
-    gen_keys,
     machine_facts,
     mib,
     pinned,
@@ -57,7 +59,7 @@ PEER_IP = "127.0.0.5"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    p.add_argument("--n", type=int, default=10000, help="activities in the timed phase")
+    p.add_argument("--n", type=int, default=8000, help="activities in the timed phase")
     p.add_argument("--concurrency", type=int, default=128, help="keep-alive connections")
     p.add_argument("--actors", type=int, default=50, help="remote actors (distinct keys)")
     p.add_argument("--kind", choices=["create", "like"], default="create")
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace, tmp: Path, db: ScratchDb, children: list[Child
     facts = machine_facts()
     step(f"load average {os.getloadavg()[0]:.2f}; generating {args.actors} actor keys")
     keys_file = tmp / "keys.json"
-    keys_file.write_text(json.dumps(gen_keys(args.actors)))
+    keys_file.write_text(json.dumps(cached_keys(args.actors)))
     step("database, t3r1 init, member and cooperative")
     url = asyncio.run(db.create())
     port = free_port(SERVER_IP)
@@ -117,31 +119,24 @@ def run(args: argparse.Namespace, tmp: Path, db: ScratchDb, children: list[Child
     children.append(server)
     server.expect("t3r1-fed", 30)
 
-    gen = [PYTHON, str(BENCH / "_loadgen.py")]
-    common = ["--keys", str(keys_file), "--peer", peer_base, "--target", target, "--coop", coop,
-              "--actors", str(args.actors), "--kind", args.kind]
-    step("warm-up: one signed request per remote actor")
-    warm = Child.start("warm", pinned(1, [*gen, "warm", *common]), log=tmp / "warm.log")
-    children.append(warm)
-    w = json.loads(warm.expect('{"phase": "warm"', 120))
-    warm.stop()
+    step("warm-up: one signed request per remote actor, then pre-signing on core 1")
+    load = Child.start("loadgen", pinned(1, [
+        PYTHON, str(BENCH / "_loadgen.py"), "--keys", str(keys_file), "--peer", peer_base,
+        "--target", target, "--coop", coop, "--actors", str(args.actors), "--kind", args.kind,
+        "--n", str(args.n), "--concurrency", str(args.concurrency)]),
+        log=tmp / "loadgen.log", stdin=True)
+    children.append(load)
+    w = json.loads(load.expect('{"phase": "warm"', 120))
     if w["statuses"] != {"202": args.actors}:
-        print(f"warm-up failed: {w}\n{server._tail()}", file=sys.stderr)
+        print(f"warm-up failed: {w}{server._tail()}", file=sys.stderr)
         return 1
     actors_stored = asyncio.run(db_scalar(url, "SELECT count(*) FROM actors WHERE NOT local"))
     asyncio.run(db_scalar(url, "DELETE FROM inbox_items"))
+    step("RSA verify rate on core 0 (while core 1 pre-signs)")
+    verify_before = rsa_rate("verify", core=0)
+    signed = json.loads(load.expect('{"phase": "signed"', 300))
 
-    step("RSA verify rate on core 0")
-    verify_rate = rsa_rate("verify", core=0)
-    step(f"pre-signing {args.n} activities on core 1")
-
-    load = Child.start("loadgen", pinned(1, [*gen, "load", *common, "--n", str(args.n),
-                                             "--concurrency", str(args.concurrency)]),
-                       log=tmp / "loadgen.log")
-    children.append(load)
-    start = json.loads(load.expect('{"phase": "start"', 300))
     step("timed phase")
-    cpu0, w0 = server.cpu_seconds(), time.perf_counter()
     spy: Child | None = None
     if args.profile:
         fmt = "speedscope" if args.profile.endswith(".json") else "flamegraph"
@@ -149,19 +144,25 @@ def run(args: argparse.Namespace, tmp: Path, db: ScratchDb, children: list[Child
                                                str(server.proc.pid), "-o", args.profile,
                                                "-f", fmt, "-r", "200", "--nonblocking"]),
                           log=tmp / "py-spy.log")
+        time.sleep(1.0)
+    load_before = os.getloadavg()[0]
+    cpu0, w0, main0 = server.cpu_seconds(), time.perf_counter(), server.main_thread_cpu()
+    assert load.proc.stdin is not None
+    load.proc.stdin.write("go\n")
+    load.proc.stdin.flush()
     done = json.loads(load.expect('{"phase": "done"', 300))
-    cpu1, w1 = server.cpu_seconds(), time.perf_counter()
+    cpu1, w1, main1 = server.cpu_seconds(), time.perf_counter(), server.main_thread_cpu()
     if spy is not None:
-        import signal
-
         spy.proc.send_signal(signal.SIGINT)
-        spy.proc.wait(30)
-        spy.proc.returncode = spy.proc.returncode
+        spy.proc.wait(60)
     load.stop()
     step("checks and shutdown")
     rows = asyncio.run(db_scalar(url, "SELECT count(*) FROM inbox_items"))
     server_rss = server.stop()
     peer.stop()
+    verify_after = rsa_rate("verify", core=0)
+    verify = RsaRate.mean(verify_before, verify_after)
+    verify_rate = verify.wall
 
     n, secs = done["n"], done["seconds"]
     accepted = done["statuses"].get("202", 0)
@@ -172,11 +173,16 @@ def run(args: argparse.Namespace, tmp: Path, db: ScratchDb, children: list[Child
         "kind": args.kind, "actors": args.actors, "actors_stored": actors_stored,
         "accepted_per_s": round(rate, 1), "verify_per_s": round(verify_rate, 1),
         "ratio_to_verify": round(rate / verify_rate, 4), "ratio_to_goal": round(rate / GOAL, 3),
+        "verify_per_cpu_s": round(verify.cpu, 1),
+        "cpu_ratio_to_verify": round(1e6 / max((cpu1 - cpu0) / n * 1e6, 1) / verify.cpu, 4),
         "seconds": round(secs, 3), "statuses": done["statuses"], "inbox_rows": rows,
         "server_cpu_share": round((cpu1 - cpu0) / (w1 - w0), 2),
+        "server_cpu_us_per_activity": round((cpu1 - cpu0) / n * 1e6),
+        "server_main_thread_share": round((main1 - main0) / max(cpu1 - cpu0, 1e-9), 2),
+        "loadavg_1min_before": round(load_before, 2),
         "loadgen_cpu_share": round(done["loadgen_cpu_seconds"] / secs, 2),
-        "server_maxrss_kb": server_rss, "avg_request_bytes": round(start["avg_request_bytes"]),
-        "presign_seconds": round(start["sign_seconds"], 1), "ok": ok, **facts,
+        "server_maxrss_kb": server_rss, "avg_request_bytes": round(signed["avg_request_bytes"]),
+        "presign_seconds": round(signed["sign_seconds"], 1), "ok": ok, **facts,
         "wall_seconds": round(time.monotonic() - t_start, 1),
     }
     print(f"inbox benchmark — {args.db}, {n} signed {args.kind.title()} activities from "
@@ -184,12 +190,19 @@ def run(args: argparse.Namespace, tmp: Path, db: ScratchDb, children: list[Child
           f"{args.concurrency} keep-alive connections")
     print(f"machine: {facts['nproc']} cores, {facts['cpu']}, Python {facts['python']}")
     print(f"  accepted (202) per second   : {rate:8.0f}   ({accepted}/{n} in {secs:.2f} s)")
-    print(f"  RSA-2048 verify/s, one core : {verify_rate:8.0f}")
+    print(f"  RSA-2048 verify/s, one core : {verify_rate:8.0f}   (before {verify_before.wall:.0f}, "
+          f"after {verify_after.wall:.0f}; {1e6 / verify.cpu:.0f} µs of CPU per verification)")
     print(f"  ratio accepted / verify     : {rate / verify_rate:8.3f}")
     print(f"  ratio to goal ({GOAL:.0f}/s)     : {rate / GOAL:8.3f}")
     print(f"  server CPU during load      : {res['server_cpu_share'] * 100:.0f}% of its core; "
           f"load generator {res['loadgen_cpu_share'] * 100:.0f}% of its core")
+    print(f"  server CPU per activity     : {res['server_cpu_us_per_activity']} µs "
+          f"(→ {1e6 / max(res['server_cpu_us_per_activity'], 1):.0f}/s if it had its core alone; "
+          f"main thread {res['server_main_thread_share'] * 100:.0f}% of it)")
+    print(f"  CPU-time ratio to verify    : {res['cpu_ratio_to_verify']:8.3f}   (accepted per "
+          f"server CPU-second ÷ verifications per CPU-second)")
     print(f"  peak memory (server maxrss) : {mib(server_rss)}")
+    print(f"  machine load average before : {load_before:.2f} (other processes share the cores)")
     print(f"  inbox_items rows            : {rows} (expected {n}); statuses {done['statuses']}"
           f"{'' if not done['errors'] else ' errors: ' + str(done['errors'][:3])}")
     if args.profile:
