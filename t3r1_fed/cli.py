@@ -310,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     from t3r1_fed.cli_docs import add_admin_commands as add_docs_commands
 
     add_docs_commands(admin)
+    from t3r1_fed.cli_toolkit import add_admin_commands as add_toolkit_commands
+
+    add_toolkit_commands(admin)
     return p
 
 

@@ -83,6 +83,11 @@ class Settings:
     # Uploads: size cap in bytes, and pixel cap of images (decoded only below it).
     media_max_bytes: int = 20 * 1024 * 1024
     media_max_pixels: int = 40_000_000
+    # Seconds between periodic maintenance passes of the worker (closing due polls …).
+    maintenance_interval: float = 30.0
+    # At most one Update{Question} with a poll's counts per this many seconds (Mastodon
+    # waits ~3 minutes); the counts left over are sent by the maintenance pass.
+    poll_update_interval: float = 180.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # ---- derived -------------------------------------------------------------------------
@@ -162,6 +167,10 @@ class Settings:
             )
         if self.worker_concurrency < 1:
             raise ConfigError("T3R1_WORKER_CONCURRENCY must be at least 1")
+        if self.maintenance_interval <= 0:
+            raise ConfigError("T3R1_MAINTENANCE_INTERVAL must be positive")
+        if self.poll_update_interval < 0:
+            raise ConfigError("T3R1_POLL_UPDATE_INTERVAL must not be negative")
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -181,6 +190,8 @@ def _coerce(key: str, value: Any) -> Any:
         "delivery_give_up_after",
         "backoff_scale",
         "host_unavailable_after",
+        "maintenance_interval",
+        "poll_update_interval",
     }:
         try:
             return float(value)

@@ -18,12 +18,13 @@ FEATURE_MODULES: Final = (
     "t3r1_fed.inbox.social",
     "t3r1_fed.inbox.content",
     "t3r1_fed.coops.private",  # private coops: members-only forms (ingest hook for replies)
-    "t3r1_fed.inbox.faq",  # before moderation: it falls back to the Add/Remove router
+    "t3r1_fed.inbox.faq",
     "t3r1_fed.inbox.moderation",
     "t3r1_fed.handlers.directory",
     "t3r1_fed.inbox.membership",
     "t3r1_fed.handlers.membership",
     "t3r1_fed.inbox.events",
+    "t3r1_fed.inbox.group_actions",  # remote moderators' Delete, remote bans, Undo{Join}
     "t3r1_fed.handlers.events",
     "t3r1_fed.inbox.polls",
     "t3r1_fed.handlers.faq",

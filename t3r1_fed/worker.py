@@ -1,11 +1,12 @@
-"""The worker: inbox processing and outbound delivery, in-process or standalone."""
+"""The worker: inbox processing, outbound delivery and periodic maintenance, in-process or
+standalone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from t3r1_fed import features
+from t3r1_fed import features, maintenance
 from t3r1_fed.context import Context
 from t3r1_fed.federation.delivery import DeliveryPump
 from t3r1_fed.inbox import worker as inbox_worker
@@ -22,6 +23,7 @@ class Worker:
         self.tasks = [
             asyncio.create_task(inbox_worker.run(self.ctx, self.stop), name="inbox-worker"),
             asyncio.create_task(DeliveryPump(self.ctx).run(self.stop), name="delivery-pump"),
+            asyncio.create_task(maintenance.run(self.ctx, self.stop), name="maintenance"),
         ]
 
     async def close(self) -> None:

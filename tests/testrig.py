@@ -173,7 +173,7 @@ async def start_instance(
         "domain": f"{ip}:{port}", "scheme": "http", "data_dir": data_dir,
         "database_url": database_url, "allow_private_networks": "127.0.0.0/8",
         "backoff_scale": 0.002, "poll_interval": 0.05, "lease_seconds": 5.0,
-        "log_level": "WARNING",
+        "log_level": "WARNING", "poll_update_interval": 0.0, "maintenance_interval": 0.5,
     }
     values.update(settings_overrides)
     settings = Settings.from_mapping(values)

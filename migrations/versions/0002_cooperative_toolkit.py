@@ -205,6 +205,9 @@ def upgrade() -> None:
     sa.Column('multiple', sa.Boolean(), nullable=False),
     sa.Column('closes_at', t3r1_fed.db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('voters_count', sa.Integer(), nullable=False),
+    sa.Column('closed_at', t3r1_fed.db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('results_dirty', sa.Boolean(), nullable=False),
+    sa.Column('results_sent_at', t3r1_fed.db.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['object_id'], ['objects.id'], name=op.f('fk_polls_object_id_objects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('object_id', name=op.f('pk_polls'))
     )

@@ -2,7 +2,7 @@
 a cooperative, with hashtags, mentions, a content warning and a language.
 
 What this adds to the plain path of coops/posting.py:
-- text typed as plain text or Markdown-lite (vocab/markup.py), always sanitised;
+- text typed as plain text or Markdown (CommonMark: vocab/markup.py), always sanitised;
 - `#tags` → `Hashtag` tags (href `{base}/tags/{tag}`) and rows in `object_tags`, for our
   posts and — through an ingest hook — for remote Note/Article/Page;
 - `@user@host` → WebFinger-resolved `Mention` tags, addressed in `cc` and sent the

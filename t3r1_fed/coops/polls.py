@@ -8,23 +8,27 @@ A vote is Mastodon's: `Create{Note{name: <option>, inReplyTo: <question>, to: <a
 to the question's author, one Note per chosen option. We count one vote per option per
 voter, at most one option for `oneOf`, none after closing.
 
-Results are published by re-publishing the Question with its counts: each counted vote
-(or batch of votes in one call) sends `Update{Question}` by the author to its followers
-and the remote voters, announced by the cooperative. There is no timer: a poll is closed
-on demand (`close_if_due`) — when someone votes, when results are read, and by
-`close_due_polls`, which the worker or an operator may call — and closing sends a final
-Update carrying `closed`. Receivers already treat `endTime` as the closing time.
+Results are published by re-publishing the Question with its counts: `Update{Question}`
+by the author to its followers and the remote voters, announced by the cooperative. They
+are throttled like Mastodon's: a counted vote sends the counts at once unless an Update
+went out less than `poll_update_interval` seconds ago; then the poll is left
+`results_dirty` and the worker's maintenance pass (`flush_poll_results`) sends them later.
+A poll is closed once its time has passed — when someone votes, when results are read,
+and by the maintenance pass (`close_due_polls`) — and closing sends a final Update
+carrying `closed` with the final counts. Closing and flushing claim the poll row with one
+UPDATE … WHERE (closed_at IS NULL / results_dirty) RETURNING, so any number of worker
+processes send each Update once. Receivers already treat `endTime` as the closing time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.context import Context
@@ -120,6 +124,8 @@ async def _options(session: AsyncSession, obj: Object) -> list[PollOption]:
 
 
 def is_closed(poll: Poll, obj: Object, now: datetime | None = None) -> bool:
+    if poll.closed_at is not None:
+        return True
     if poll.closes_at is not None and poll.closes_at <= (now or utcnow()):
         return True
     return "closed" in orjson.loads(obj.raw)
@@ -174,9 +180,28 @@ async def record_votes(
     return len(new)
 
 
+async def _recount(session: AsyncSession, obj: Object, poll: Poll) -> list[PollOption]:
+    """Our poll's counters recomputed from its votes (concurrent counting by several
+    workers may have raced on the counters; the vote rows are the truth)."""
+    opts = await _options(session, obj)
+    if not obj.local:
+        return opts
+    per = select(PollVote.position, func.count()).where(PollVote.poll_id == obj.id)
+    counts: dict[int, int] = {
+        pos: n for pos, n in (await session.execute(per.group_by(PollVote.position))).all()
+    }
+    for o in opts:
+        o.votes = counts.get(o.position, 0)
+    voters = select(func.count(func.distinct(PollVote.actor_id))).where(
+        PollVote.poll_id == obj.id
+    )
+    poll.voters_count = (await session.execute(voters)).scalar_one()
+    return opts
+
+
 async def _refresh_document(session: AsyncSession, obj: Object, poll: Poll, closed: bool) -> None:
     doc = orjson.loads(obj.raw)
-    opts = await _options(session, obj)
+    opts = await _recount(session, obj, poll)
     doc["anyOf" if poll.multiple else "oneOf"] = [_option(o.name, o.votes) for o in opts]
     doc["votersCount"] = poll.voters_count
     doc["updated"] = now_iso()
@@ -221,29 +246,116 @@ async def publish_results(
         await announce_update(ctx, session, group, coop, update)
 
 
+# ---- closing and throttled results: claims on the poll row ----------------------------------
+
+
+def _live_local() -> Any:
+    return select(Object.id).where(Object.local.is_(True), Object.deleted_at.is_(None))
+
+
+async def _claim(
+    session: AsyncSession,
+    where: Sequence[ColumnElement[bool]],
+    values: Mapping[str, Any],
+    *,
+    object_id: int | None = None,
+    limit: int = 100,
+) -> list[int]:
+    """Set `values` on the polls matching `where` (one poll, or a batch skipping rows
+    other workers hold) and return their ids: the caller that gets an id back is the only
+    one to send that Update. The conditions are checked again by the UPDATE itself, so a
+    row claimed and committed meanwhile by another worker is not claimed twice."""
+    if object_id is not None:
+        target: ColumnElement[bool] = Poll.object_id == object_id
+    else:
+        inner = (
+            select(Poll.object_id)
+            .where(*where, Poll.object_id.in_(_live_local()))
+            .order_by(Poll.object_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        target = Poll.object_id.in_(inner.scalar_subquery())
+    stmt = (
+        update(Poll)
+        .where(target, *where)
+        .values(**values)
+        .returning(Poll.object_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+def _due_to_close(now: datetime) -> list[ColumnElement[bool]]:
+    return [Poll.closed_at.is_(None), Poll.closes_at.is_not(None), Poll.closes_at <= now]
+
+
+def _due_to_flush(ctx: Context, now: datetime) -> list[ColumnElement[bool]]:
+    last_ok = now - timedelta(seconds=ctx.settings.poll_update_interval)
+    return [
+        Poll.results_dirty.is_(True),
+        Poll.closed_at.is_(None),
+        (Poll.results_sent_at.is_(None)) | (Poll.results_sent_at <= last_ok),
+    ]
+
+
+def _sent(now: datetime, **more: Any) -> dict[str, Any]:
+    return {"results_dirty": False, "results_sent_at": now, **more}
+
+
 async def close_if_due(ctx: Context, session: AsyncSession, obj: Object) -> bool:
-    """Close our poll once its time has passed: final Update with `closed`. True if closed
-    now."""
-    poll = await poll_of(session, obj)
-    if not obj.local or poll.closes_at is None or poll.closes_at > utcnow():
+    """Close our poll once its time has passed: final Update with `closed` and the final
+    counts. True if closed now (by this call)."""
+    await poll_of(session, obj)
+    if not obj.local or obj.deleted_at is not None:
         return False
-    if "closed" in orjson.loads(obj.raw):
+    now = utcnow()
+    if not await _claim(session, _due_to_close(now), _sent(now, closed_at=now),
+                        object_id=obj.id):
         return False
     await publish_results(ctx, session, obj, closed=True)
     return True
 
 
-async def close_due_polls(ctx: Context, session: AsyncSession) -> int:
-    """Close every local poll whose time has passed; returns how many."""
-    q = (
-        select(Object)
-        .join(Poll, Poll.object_id == Object.id)
-        .where(Object.local.is_(True), Object.deleted_at.is_(None), Poll.closes_at <= utcnow())
+async def close_due_polls(ctx: Context, session: AsyncSession, *, limit: int = 100) -> int:
+    """Close local polls whose time has passed (at most `limit`); returns how many this
+    call closed. Safe to run in several workers at once."""
+    now = utcnow()
+    ids = await _claim(session, _due_to_close(now), _sent(now, closed_at=now), limit=limit)
+    for oid in ids:
+        obj = await session.get(Object, oid)
+        assert obj is not None
+        await publish_results(ctx, session, obj, closed=True)
+    return len(ids)
+
+
+async def results_changed(ctx: Context, session: AsyncSession, obj: Object) -> bool:
+    """The counts of our poll changed: send them now, unless an Update went out less than
+    `poll_update_interval` seconds ago — then they wait, marked dirty, for
+    `flush_poll_results`. True if sent now."""
+    await session.execute(
+        update(Poll)
+        .where(Poll.object_id == obj.id)
+        .values(results_dirty=True)
+        .execution_options(synchronize_session="fetch")
     )
-    closed = 0
-    for obj in list((await session.execute(q)).scalars()):
-        closed += await close_if_due(ctx, session, obj)
-    return closed
+    now = utcnow()
+    if not await _claim(session, _due_to_flush(ctx, now), _sent(now), object_id=obj.id):
+        return False
+    await publish_results(ctx, session, obj)
+    return True
+
+
+async def flush_poll_results(ctx: Context, session: AsyncSession, *, limit: int = 100) -> int:
+    """Send the counts held back by the throttle (open polls whose last Update is old
+    enough); returns how many polls were updated."""
+    now = utcnow()
+    ids = await _claim(session, _due_to_flush(ctx, now), _sent(now), limit=limit)
+    for oid in ids:
+        obj = await session.get(Object, oid)
+        assert obj is not None
+        await publish_results(ctx, session, obj)
+    return len(ids)
 
 
 # ---- voting by local members --------------------------------------------------------------------
@@ -262,7 +374,7 @@ async def vote(
         await close_if_due(ctx, session, obj)
         counted = await record_votes(session, obj, voter, [(c, None) for c in choices])
         if counted:
-            await publish_results(ctx, session, obj)
+            await results_changed(ctx, session, obj)
         return counted
     if is_closed(poll, obj):
         raise PollError("this poll is closed")

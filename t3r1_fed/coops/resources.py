@@ -12,13 +12,19 @@ FEP-1b12 peers get both (the Document files it in their copy of the resources; t
 the news item); the cooperative boosts only the Note (`Announce(object)`,
 coops/redistribute.py skips resources), so Mastodon timelines show exactly one post.
 Private cooperatives send no Note: Mastodon members could not see it anyway.
+
+A new folder is federated like Mobilizon's: `Create{ResourceCollection}` by the member who
+made it (`actor` the member, `attributedTo` the cooperative, `context` the parent folder or
+the `resources` collection), addressed like the cooperative's content and announced by
+the cooperative (`Announce{Create}`) to its followers; receivers refetch it (and its
+parents, bounded) from the cooperative's host (inbox/resources.py).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,12 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from t3r1_fed.context import Context
 from t3r1_fed.coops.access import is_banned
 from t3r1_fed.coops.posting import create_in_coop, local_delete
+from t3r1_fed.coops.redistribute import announce_update, group_audience
 from t3r1_fed.coops.roles import coop_of, role_of
-from t3r1_fed.db.models import Actor, Object, User
+from t3r1_fed.db.models import Actor, Object, User, utcnow
 from t3r1_fed.db.models_coops import Media, Resource, ResourceFolder
 from t3r1_fed.media.attach import attachment_dict
 from t3r1_fed.media.upload import discard, media_url, thumb_url, upload
+from t3r1_fed.outbox.publish import publish
 from t3r1_fed.uris import new_id
+from t3r1_fed.vocab.context import AS_CONTEXT
 
 CATEGORIES: Final = ("leaflet", "letter", "statutes", "poster", "photo", "other")
 CATEGORY_LABELS: Final = {
@@ -43,6 +52,9 @@ CATEGORY_LABELS: Final = {
     "other": "fichier",
 }
 MAX_NAME: Final = 255
+# Nesting depth of folders (a folder at the top is depth 1); receivers follow as many
+# parents (inbox/resources.py).
+MAX_FOLDER_DEPTH: Final = 8
 
 
 class ResourceError(ValueError):
@@ -116,6 +128,8 @@ async def create_folder(
     )
     if exists.first() is not None:
         raise ResourceError(f"a folder named {name!r} already exists here")
+    if parent is not None and await folder_depth(session, parent) >= MAX_FOLDER_DEPTH:
+        raise ResourceError(f"folders nest at most {MAX_FOLDER_DEPTH} deep")
     folder = ResourceFolder(
         uri=f"{resources_url(group)}/{new_id()}",
         coop_actor_id=group.id,
@@ -124,7 +138,54 @@ async def create_folder(
     )
     session.add(folder)
     await session.flush()
+    coop = await coop_of(session, group)
+    to, cc = group_audience(group, coop)
+    doc = {
+        **folder_json(group, folder, parent.uri if parent is not None else None),
+        "actor": actor.uri,
+        "to": to,
+        "cc": cc,
+    }
+    create = {
+        "@context": AS_CONTEXT,
+        "id": ctx.uris.activity(),
+        "type": "Create",
+        "actor": actor.uri,
+        "object": doc,
+        "to": to,
+        "cc": [*cc, group.uri],
+        "published": doc["published"],
+    }
+    # Stored under the member's name (dereferenceable), delivered through the cooperative
+    # only: a folder means nothing to the member's own followers.
+    await publish(ctx, session, actor, create, public=not coop.private)
+    await announce_update(ctx, session, group, coop, create)
     return folder
+
+
+async def folder_depth(session: AsyncSession, folder: ResourceFolder) -> int:
+    """1 for a folder at the top, 2 for one inside it …"""
+    depth, parent_id = 1, folder.parent_id
+    while parent_id is not None and depth <= MAX_FOLDER_DEPTH:
+        depth += 1
+        parent_id = (
+            await session.execute(
+                select(ResourceFolder.parent_id).where(ResourceFolder.id == parent_id)
+            )
+        ).scalar()
+    return depth
+
+
+def folder_json(group: Actor, folder: ResourceFolder, parent_uri: str | None) -> dict[str, Any]:
+    """A folder as Mobilizon's `ResourceCollection` (without `@context`)."""
+    return {
+        "id": folder.uri,
+        "type": "ResourceCollection",
+        "name": folder.name,
+        "attributedTo": group.uri,
+        "context": parent_uri or resources_url(group),
+        "published": (folder.created_at or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def _announce_html(group: Actor, ctx: Context, doc_uri: str, name: str, category: str) -> str:

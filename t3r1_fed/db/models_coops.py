@@ -161,6 +161,11 @@ class Poll(Base):
     multiple: Mapped[bool] = mapped_column(Boolean, default=False)  # anyOf vs oneOf
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voters_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Local polls: when the final Update{Question} was claimed (set once, by one worker).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Counts changed since the last Update{Question}, which was sent at `results_sent_at`.
+    results_dirty: Mapped[bool] = mapped_column(Boolean, default=False)
+    results_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PollOption(Base):

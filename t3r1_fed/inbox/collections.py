@@ -8,10 +8,16 @@ handler registered for the *name* of the targeted collection:
     @on_collection("Add", "faq")
     async def faq_added(inb: Inbound, group: Actor, name: str) -> str: ...
 
-The owner is looked up among the activity's actor, the target's `attributedTo` and the
-`audience`; the target must be the collection that owner publishes under that name (in
-its actor document, at the top level or under `endpoints`). Each handler still decides
+The owner is looked up among the activity's actor, the target's `attributedTo`, the
+`audience` and the target itself (or the actor whose id it sits under, or whose `featured`
+it is); the target must be the collection that owner publishes under that name (in its
+actor document, at the top level or under `endpoints`), or the owner itself, which routes
+under the name `group` (Lemmy's `Remove{target: community}`). Each handler still decides
 who may change its collection (the group itself, its moderators …).
+
+The table is filled by `on_collection` at import time and read at dispatch time, so the
+order in which feature modules are imported does not matter: this module alone registers
+the `Add`/`Remove` dispatch entries, and no other module may take them over.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from t3r1_fed.actors.documents import GROUP_COLLECTIONS
+from t3r1_fed.coops.moderators import moderators_url
 from t3r1_fed.db.models import Actor
 from t3r1_fed.inbox.dispatch import ANY, Ignored, Inbound, handles
 from t3r1_fed.vocab.normalize import id_of
@@ -31,6 +38,8 @@ CollectionHandler = Callable[[Inbound, Actor, str], Awaitable[str]]
 _HANDLERS: dict[tuple[str, str], CollectionHandler] = {}
 # Collections every Group has besides the registered ones.
 _CORE = ("featured", "moderators", "followers", "outbox")
+# The name under which a target that is the owner itself is routed.
+ITSELF = "group"
 
 
 def on_collection(activity: str, name: str) -> Callable[[CollectionHandler], CollectionHandler]:
@@ -61,21 +70,32 @@ def collections_of(actor: Actor) -> dict[str, str]:
                 found[key] = url
     if actor.featured_url:
         found["featured"] = actor.featured_url
+    if "moderators" not in found and actor.type == "Group":
+        mods = moderators_url(actor)  # Lemmy names it only as the Group's `attributedTo`
+        if mods:
+            found["moderators"] = mods
     return found
 
 
 async def _owner_and_name(inb: Inbound, target: str) -> tuple[Actor, str]:
     raw_target = inb.raw.get("target")
-    candidates = [inb.act.actor, *inb.act.audience]
+    candidates = [inb.act.actor, *inb.act.audience, target, target.rsplit("/", 1)[0]]
     if isinstance(raw_target, dict):
         owner = id_of(raw_target.get("attributedTo"))
         if owner:
-            candidates.insert(0, owner)
-    q = select(Actor).where(Actor.uri.in_(candidates), Actor.deleted_at.is_(None))
+            candidates.append(owner)
+    q = select(Actor).where(
+        or_(Actor.uri.in_(candidates), Actor.featured_url == target), Actor.deleted_at.is_(None)
+    )
     for actor in (await inb.session.execute(q)).scalars():
-        for name, url in collections_of(actor).items():
-            if url == target:
-                return actor, name
+        if actor.uri == target:
+            return actor, ITSELF
+        names = [name for name, url in collections_of(actor).items() if url == target]
+        if names:
+            # a URL listed under several keys (Lemmy's `attributedTo` is its moderators
+            # collection): the name something handles wins
+            handled = [n for n in names if (inb.act.type, n) in _HANDLERS]
+            return actor, (handled or names)[0]
     raise Ignored("target is not a known collection")
 
 

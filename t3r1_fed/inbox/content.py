@@ -196,8 +196,10 @@ async def on_delete(inb: Inbound) -> str:
     obj = await stored_object(session, oid or "")
     if obj is None or obj.deleted_at is not None:
         raise Ignored("delete of an unknown object")
-    if obj.author_id != actor.id:
-        raise Ignored("delete by someone other than the author")
+    if obj.author_id != actor.id:  # a moderator of one of our cooperatives, or nobody
+        from t3r1_fed.inbox.group_actions import moderator_delete
+
+        return await moderator_delete(inb, actor, obj)
     obj.deleted_at = utcnow()
     obj.content = None
     await _announce_in_group(inb, obj, deleting=True)
@@ -279,6 +281,11 @@ async def _announced_activity(inb: Inbound, announcer: Actor, inner: dict[str, A
     moderated = await relayed_moderation(inb, announcer, inner)  # checks the moderator
     if moderated is not None:
         return moderated
+    from t3r1_fed.inbox.resources import relayed_folder
+
+    folder = await relayed_folder(inb, announcer, inner)  # Create/Add{ResourceCollection}
+    if folder is not None:
+        return folder
     if kind == "Create" and oid:
         try:
             obj = await resolve_object(inb.ctx, inb.session, oid, group=announcer)

@@ -10,7 +10,12 @@ post, `Remove` of a thread, `Lock` / `Undo{Lock}`, `Add` / `Remove` on `featured
 and the object belongs to that group. A moderation activity sent directly by anyone else
 about a remote group's content is ignored. A remote moderator of one of *our*
 cooperatives may send `Lock`, `Remove` and `Add`/`Remove featured` to it directly: we check
-`coop_roles`, apply it, and the group announces it.
+`coop_roles`, apply it, and the group announces it (a `Delete` of a post from another host,
+and bans of our members by a remote group, direct or relayed: inbox/group_actions.py).
+
+`Add`/`Remove` reach this module through inbox/collections.py's router, registered for the
+`featured` and `moderators` collections and for a group itself (`Remove` of a thread), so
+no import order between feature modules matters.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from t3r1_fed.coops.moderators import forget_moderators, is_group_moderator, mod
 from t3r1_fed.coops.posting import coop_for_actor
 from t3r1_fed.coops.redistribute import announce_update
 from t3r1_fed.db.models import Actor, Object, utcnow
-from t3r1_fed.inbox import collections as _collections  # noqa: F401  (registered first)
+from t3r1_fed.inbox.collections import ITSELF, on_collection
 from t3r1_fed.inbox.dispatch import ANY, TABLE, Handler, Ignored, Inbound, handles
 from t3r1_fed.inbox.objects import stored_object
 from t3r1_fed.inbox.social import remote_actor
@@ -131,6 +136,11 @@ async def _apply(inb: Inbound, group: Actor, actor: str, inner: dict[str, Any]) 
 async def relayed_moderation(inb: Inbound, announcer: Actor, inner: dict[str, Any]) -> str | None:
     """A group Announced a moderation activity (called by inbox/content.py); None when
     `inner` is not one (the caller handles it)."""
+    from t3r1_fed.inbox.group_actions import relayed_block  # Block / Undo{Block}: bans
+
+    banned = await relayed_block(inb, announcer, inner)
+    if banned is not None:
+        return banned
     if announcer.type != "Group" or moderation_kind(inner) is None:
         return None
     actor = id_of(inner.get("actor"))
@@ -166,10 +176,14 @@ async def _direct(inb: Inbound, fallback: Handler | None) -> str:
     group = await _group_for(inb)
     classified = _classify(inb, group, inb.act.raw) if group is not None else None
     if group is None or classified is None:
-        if fallback is not None:  # another feature's Add/Remove/Undo
+        if fallback is not None:  # another feature's Undo
             return await fallback(inb)
         raise Ignored("moderation of nothing in a group known here")
-    if group.local and classified[1] == "moderators":
+    return await _direct_in(inb, group, classified[1])
+
+
+async def _direct_in(inb: Inbound, group: Actor, what: str) -> str:
+    if group.local and what == "moderators":
         raise Ignored("our cooperatives' moderators are named by their admins here")
     if not group.local and inb.act.actor != group.uri:
         raise Ignored("moderation of a remote group's content not relayed by the group")
@@ -184,11 +198,13 @@ async def _direct(inb: Inbound, fallback: Handler | None) -> str:
     return done
 
 
-_PREVIOUS: dict[str, Handler | None] = {
-    "Add": TABLE.get(("Add", ANY)),
-    "Remove": TABLE.get(("Remove", ANY)),
-    "Undo": TABLE.get(("Undo", ANY)),
-}
+async def _undo_fallback(inb: Inbound) -> str:
+    """An `Undo` of something that is not moderation: the generic `Undo` handler, looked
+    up when the activity arrives (not captured at import)."""
+    fn = TABLE.get(("Undo", ANY))
+    if fn is None:
+        raise Ignored("Undo not handled")
+    return await fn(inb)
 
 
 @handles("Lock")
@@ -198,19 +214,23 @@ async def on_lock(inb: Inbound) -> str:
 
 @handles("Undo", "Lock", "Remove")
 async def on_undo_moderation(inb: Inbound) -> str:
-    return await _direct(inb, _PREVIOUS["Undo"])
+    return await _direct(inb, _undo_fallback)
 
 
-@handles("Add")
-async def on_add(inb: Inbound) -> str:
-    """Add to `featured` / `moderators`; any other target goes to the handler registered
-    before this one (other features' collections)."""
-    return await _direct(inb, _PREVIOUS["Add"])
-
-
-@handles("Remove")
-async def on_remove(inb: Inbound) -> str:
-    return await _direct(inb, _PREVIOUS["Remove"])
+@on_collection("Add", "featured")
+@on_collection("Remove", "featured")
+@on_collection("Add", "moderators")
+@on_collection("Remove", "moderators")
+@on_collection("Remove", ITSELF)
+async def collection_moderation(inb: Inbound, group: Actor, name: str) -> str:
+    """Pin/unpin (`featured`), name/unname a moderator (`moderators`), remove a thread
+    (`Remove{target: group}`), sent directly (not relayed by an `Announce`)."""
+    if group.type != "Group":  # a Mastodon user's pinned posts …
+        raise Ignored(f"{inb.act.type} to the {name} of an actor that is not a group")
+    classified = _classify(inb, group, inb.act.raw)
+    if classified is None:
+        raise Ignored(f"{inb.act.type} to {name} of {group.uri} is not moderation")
+    return await _direct_in(inb, group, classified[1])
 
 
 # ---- reports ------------------------------------------------------------------------------

@@ -23,7 +23,11 @@ def _host(url: str, what: str) -> str:
         raise OriginError(f"{what} is not an http(s) URL") from e
 
 
-def check_origins(act: Activity) -> None:
+def check_origins(act: Activity, *, group_inbox: bool = False) -> None:
+    """`group_inbox`: POSTed to a local cooperative's own inbox, where a moderator on
+    another host may `Delete` a post from a third host (Lemmy); the worker then accepts it
+    only from a moderator of that cooperative, for its own content (inbox/group_actions.py).
+    """
     actor_host = _host(act.actor, "actor")
     if _host(act.id, "activity id") != actor_host:
         raise OriginError("activity id is not on the actor's host")
@@ -32,7 +36,8 @@ def check_origins(act: Activity) -> None:
         oid = act.object_id
         if oid is None:
             raise OriginError("activity has no object id")
-        if _host(oid, "object id") != actor_host:
+        cross_host_ok = group_inbox and act.type == "Delete" and oid != act.actor
+        if _host(oid, "object id") != actor_host and not cross_host_ok:
             raise OriginError("object id is not on the actor's host")
         if isinstance(obj, dict) and act.type in CONTENT_CREATES:
             for attributed in as_list(obj.get("attributedTo")):

@@ -9,7 +9,7 @@ poll, unknown option, a voter who may not read the poll) are recorded as ignored
 from __future__ import annotations
 
 from t3r1_fed.coops.access import can_read
-from t3r1_fed.coops.polls import PollError, close_if_due, publish_results, record_votes
+from t3r1_fed.coops.polls import PollError, close_if_due, record_votes, results_changed
 from t3r1_fed.coops.posting import coop_for_actor
 from t3r1_fed.db.models import Actor
 from t3r1_fed.inbox.dispatch import Ignored, Inbound
@@ -50,5 +50,5 @@ async def take_vote(inb: Inbound, obj: RemoteObject) -> str | None:
         raise Ignored(f"vote refused: {e}") from e
     if not counted:
         return "vote repeated"
-    await publish_results(inb.ctx, inb.session, question)
+    await results_changed(inb.ctx, inb.session, question)
     return "vote counted"

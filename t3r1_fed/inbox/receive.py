@@ -91,7 +91,7 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
     if signer != act.actor:
         return json_error(401, "signer is not the activity's actor")
     try:
-        check_origins(act)
+        check_origins(act, group_inbox=recipient is not None and request.path.startswith("/c/"))
     except OriginError as e:
         return json_error(403, str(e))
     try:

@@ -112,6 +112,13 @@ async def _our_follow(inb: Inbound) -> Follow | None:
 async def _join_answer(inb: Inbound, reason: str) -> str:
     """Mobilizon answers a Join by its id only (`object: <join id>`): hand it to the
     (Accept|Reject, Join) handler a feature registered (meeting RSVPs), if any."""
+    invite = TABLE.get((inb.act.type, "Invite"))  # an invitation answered by its id only
+    if invite is not None and inb.act.object_id and not isinstance(inb.act.object, dict):
+        from t3r1_fed.db.models_coops import Invite
+
+        q = select(Invite.id).where(Invite.uri == inb.act.object_id)
+        if (await inb.session.execute(q)).first() is not None:
+            return await invite(inb)
     fn = TABLE.get((inb.act.type, "Join"))
     if fn is None or isinstance(inb.act.object, dict):
         raise Ignored(reason)
@@ -167,6 +174,9 @@ async def on_undo(inb: Inbound) -> str:
         res = await session.execute(delete(Share).where(cond, Share.actor_id == actor.id))
         if res.rowcount:  # type: ignore[attr-defined]
             return "announce undone"
+    undo_join = TABLE.get(("Undo", "Join"))  # a meeting's Join undone by its id only
+    if kind is None and undo_join is not None:
+        return await undo_join(inb)
     raise Ignored("nothing to undo")
 
 

@@ -69,6 +69,11 @@ def handler_name(act: Activity) -> str | None:
     (activity("Announce"), "on_announce"),
     (activity("Announce", embedded("Create")), "on_announce"),  # FEP-1b12
     (activity("Like"), "on_like"),
+    # Bans by a remote group, Undo{Join} as a Leave (inbox/group_actions.py)
+    (activity("Block", embedded("Person")), "on_block"),
+    (activity("Block"), "on_block"),
+    (activity("Undo", embedded("Block")), "on_undo_block"),
+    (activity("Undo", embedded("Join")), "on_undo_join"),
 ], ids=lambda v: v if isinstance(v, str) else f"{v.type}/{v.object_type or '-'}")
 def test_lookup(act: Activity, expected: str) -> None:
     assert handler_name(act) == expected
@@ -95,7 +100,7 @@ UNSUPPORTED = [
     (activity("Move"), "unsupported: Move/-"),
     (activity("Update", embedded("Tombstone")), "unsupported: Update/Tombstone"),
     (activity("Update"), "unsupported: Update/-"),  # an Update must embed what changed
-    (activity("Block", embedded("Person")), "unsupported: Block/Person"),
+    (activity("Listen", embedded("Person")), "unsupported: Listen/Person"),
     (activity("Dislike"), "unsupported: Dislike/-"),
     (activity("EmojiReact"), "unsupported: EmojiReact/-"),
 ]

@@ -3,6 +3,9 @@ Add/Remove router's reading of a remote group's collections."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import orjson
 import pytest
 
@@ -64,12 +67,48 @@ def test_collections_of_a_remote_group_reads_top_level_and_endpoints() -> None:
     assert "name" not in found
 
 
-def test_add_and_remove_reach_the_collection_router_through_moderation() -> None:
-    # inbox/moderation.py takes Add/Remove and falls back to the router for other targets:
-    # the router must have been registered first (features order).
-    from t3r1_fed.inbox import collections, moderation
+_ROUTING_PROBE = """
+import importlib, json
+for name in {order!r}:
+    importlib.import_module(name)
+from t3r1_fed.inbox import collections as c
+from t3r1_fed.inbox.dispatch import TABLE
+print(TABLE[("Add", "*")] is c.on_add and TABLE[("Remove", "*")] is c.on_remove)
+print(json.dumps([f"{{a}}:{{n}}:{{fn.__module__}}" for (a, n), fn in c._HANDLERS.items()]))
+"""
 
-    assert TABLE[("Add", "*")] is moderation.on_add
-    assert moderation._PREVIOUS["Add"] is collections.on_add
-    assert moderation._PREVIOUS["Remove"] is collections.on_remove
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_add_and_remove_routing_does_not_depend_on_feature_order(reverse: bool) -> None:
+    # Add/Remove belong to the collection router alone; FAQ and moderation register by
+    # collection name, so importing the feature modules in any order gives the same table.
+    order = list(features.FEATURE_MODULES)[:: -1 if reverse else 1]
+    out = subprocess.run([sys.executable, "-c", _ROUTING_PROBE.format(order=order)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    owned, table = out.splitlines()
+    assert owned == "True"
+    routes = orjson.loads(table)
+    assert "Add:faq:t3r1_fed.inbox.faq" in routes and "Remove:faq:t3r1_fed.inbox.faq" in routes
+    for route in ("Add:featured", "Remove:featured", "Add:moderators", "Remove:moderators",
+                  "Remove:group"):
+        assert f"{route}:t3r1_fed.inbox.moderation" in routes, route
     assert TABLE[("Update", "OrderedCollection")].__name__ == "faq_reordered"
+
+
+def test_collections_of_a_lemmy_community_names_its_moderators() -> None:
+    # Lemmy publishes the moderators only as the Group's `attributedTo`: the router must
+    # still route Add/Remove to that collection under the name `moderators`.
+    uri = "https://lemmy.example/c/main"
+    g = Actor(uri=uri, local=False, type="Group", username="main", domain="lemmy.example",
+              inbox=f"{uri}/inbox", featured_url=f"{uri}/featured",
+              raw=orjson.dumps({"id": uri, "type": "Group", "preferredUsername": "main",
+                                "inbox": f"{uri}/inbox", "attributedTo": f"{uri}/moderators",
+                                "featured": f"{uri}/featured"}).decode())
+    found = collections_of(g)
+    assert found["moderators"] == f"{uri}/moderators" == found["attributedTo"]
+    elsewhere = Actor(uri=uri, local=False, type="Group", username="main",
+                      domain="lemmy.example", inbox=f"{uri}/inbox",
+                      raw=orjson.dumps({"id": uri, "type": "Group", "inbox": f"{uri}/inbox",
+                                        "preferredUsername": "main",
+                                        "attributedTo": "https://evil.example/mods"}).decode())
+    assert "moderators" not in collections_of(elsewhere)  # not on the group's host
