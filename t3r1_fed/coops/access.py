@@ -130,3 +130,27 @@ async def activity_coop(session: AsyncSession, row: Activity) -> tuple[Actor, Co
         return found
     obj = (await session.execute(select(Object).where(Object.uri == row.object_uri))).scalar()
     return await object_coop(session, obj) if obj is not None else None
+
+
+async def readable_coop(
+    ctx: Context, request: web.Request, session: AsyncSession
+) -> tuple[Actor, Coop] | None:
+    """The local cooperative named in the route (`{name}`), if the requester may read it.
+
+    Handlers of a cooperative's collections answer 404 when this is None: an unknown
+    cooperative and one the requester may not read look the same.
+    """
+    uri = ctx.uris.coop(request.match_info["name"])
+    q = (
+        select(Actor, Coop)
+        .join(Coop, Coop.actor_id == Actor.id)
+        .where(Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
+    )
+    found = (await session.execute(q)).first()
+    if found is None:
+        return None
+    group, coop = found
+    if not await request_can_read(ctx, request, group, coop, session):
+        return None
+    return group, coop
+

@@ -16,11 +16,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.actors.documents import register_group_collection
 from t3r1_fed.appkeys import CTX
-from t3r1_fed.coops.access import can_read
+from t3r1_fed.coops.access import can_read, readable_coop
 from t3r1_fed.coops.events import coop_events
 from t3r1_fed.coops.ical import IcsEvent, calendar
 from t3r1_fed.db.models import Actor, Coop, Object
@@ -36,23 +35,6 @@ ICS_LIMIT = 200
 register_group_collection("events")
 
 
-async def _readable_coop(request: web.Request, session: AsyncSession) -> tuple[Actor, Coop] | None:
-    ctx = request.app[CTX]
-    uri = ctx.uris.coop(request.match_info["name"])
-    q = (
-        select(Actor, Coop)
-        .join(Coop, Coop.actor_id == Actor.id)
-        .where(Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
-    )
-    found = (await session.execute(q)).first()
-    if found is None:
-        return None
-    group, coop = found
-    if not await can_read(session, group, coop, await signed_requester(ctx, request)):
-        return None
-    return group, coop
-
-
 def _doc(obj: Object) -> dict[str, Any]:
     return {k: v for k, v in orjson.loads(obj.raw).items() if k != "@context"}
 
@@ -60,7 +42,7 @@ def _doc(obj: Object) -> dict[str, Any]:
 async def events_collection(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        found = await _readable_coop(request, session)
+        found = await readable_coop(request.app[CTX], request, session)
         if found is None:
             return json_error(404, "no such cooperative")
         group, _ = found
@@ -133,7 +115,7 @@ def _ics_response(text: str, filename: str) -> web.Response:
 async def coop_ics(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        found = await _readable_coop(request, session)
+        found = await readable_coop(request.app[CTX], request, session)
         if found is None:
             return json_error(404, "no such cooperative")
         group, _ = found

@@ -19,33 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.actors.documents import register_group_collection
 from t3r1_fed.appkeys import CTX
-from t3r1_fed.coops.access import can_read
+from t3r1_fed.coops.access import readable_coop
 from t3r1_fed.coops.resources import resources_url
-from t3r1_fed.db.models import Actor, Coop, Object
+from t3r1_fed.db.models import Actor, Object
 from t3r1_fed.db.models_coops import Resource, ResourceFolder
-from t3r1_fed.federation.verifier import signed_requester
 from t3r1_fed.handlers.activitypub import _paged
 from t3r1_fed.httputil import as2_response, json_error
 from t3r1_fed.vocab.context import AS_CONTEXT
 
 register_group_collection("resources")
-
-
-async def _readable_group(request: web.Request, session: AsyncSession) -> Actor | None:
-    ctx = request.app[CTX]
-    uri = ctx.uris.coop(request.match_info["name"])
-    q = (
-        select(Actor, Coop)
-        .join(Coop, Coop.actor_id == Actor.id)
-        .where(Actor.uri == uri, Actor.local.is_(True), Actor.deleted_at.is_(None))
-    )
-    found = (await session.execute(q)).first()
-    if found is None:
-        return None
-    group, coop = found
-    if not await can_read(session, group, coop, await signed_requester(ctx, request)):
-        return None
-    return group
 
 
 def _embedded(raw: str) -> dict[str, Any]:
@@ -89,7 +71,8 @@ async def _folder_by_uri(session: AsyncSession, group: Actor, uri: str) -> Resou
 async def resources_collection(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        group = await _readable_group(request, session)
+        found = await readable_coop(request.app[CTX], request, session)
+        group = found[0] if found is not None else None
         if group is None:
             return json_error(404, "no such cooperative")
         folder = None
@@ -105,7 +88,8 @@ async def resources_collection(request: web.Request) -> web.Response:
 async def folder_document(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.sessions() as session:
-        group = await _readable_group(request, session)
+        found = await readable_coop(request.app[CTX], request, session)
+        group = found[0] if found is not None else None
         if group is None:
             return json_error(404, "no such cooperative")
         uri = f"{resources_url(group)}/{request.match_info['fid']}"
