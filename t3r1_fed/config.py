@@ -88,6 +88,8 @@ class Settings:
     # At most one Update{Question} with a poll's counts per this many seconds (Mastodon
     # waits ~3 minutes); the counts left over are sent by the maintenance pass.
     poll_update_interval: float = 180.0
+    # OAuth password grant (username + password posted by the client): scripts and tests only.
+    oauth_password_grant: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # ---- derived -------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def _coerce(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{name}: expected a number, got {value!r}") from e
-    if key == "inline_worker":
+    if key in {"inline_worker", "oauth_password_grant"}:
         return value if isinstance(value, bool) else _parse_bool(name, str(value))
     if key in {"domain"}:
         return str(value).strip().lower().rstrip(".")

@@ -33,6 +33,7 @@ FEATURE_MODULES: Final = (
     "t3r1_fed.handlers.resources",
     "t3r1_fed.inbox.resources",
     "t3r1_fed.handlers.forum",  # + coops.forum/news (threads, news, hashtags), inbox.forum
+    "t3r1_fed.api.handlers",  # Mastodon client API: OAuth, verify_credentials, instance
 )
 
 _loaded: list[ModuleType] = []

@@ -294,4 +294,5 @@ class Host(Base):
 
 
 # The toolkit's tables register on the same metadata (alembic and tests see them all).
+from t3r1_fed.db import models_api as _models_api  # noqa: E402,F401
 from t3r1_fed.db import models_coops as _models_coops  # noqa: E402,F401

@@ -6,8 +6,11 @@ an IDN cannot masquerade as another host.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from t3r1_fed.federation.hosts import host_of
-from t3r1_fed.vocab.normalize import Activity, as_list, id_of
+from t3r1_fed.vocab.normalize import Activity, Envelope, as_list, id_of
 
 CONTENT_CREATES = frozenset({"Create", "Update"})
 
@@ -16,19 +19,24 @@ class OriginError(ValueError):
     """The activity claims something its sender may not claim; answered 403."""
 
 
-def _host(url: str, what: str) -> str:
+# The few actors that post are seen again and again: their host is computed once (host_of
+# is pure; a URL it rejects raises and is not cached).
+_actor_host_of = functools.lru_cache(maxsize=4096)(host_of)
+
+
+def _host(url: str, what: str, of: Callable[[str], str] = host_of) -> str:
     try:
-        return host_of(url)
+        return of(url)
     except ValueError as e:
         raise OriginError(f"{what} is not an http(s) URL") from e
 
 
-def check_origins(act: Activity, *, group_inbox: bool = False) -> None:
+def check_origins(act: Activity | Envelope, *, group_inbox: bool = False) -> None:
     """`group_inbox`: POSTed to a local cooperative's own inbox, where a moderator on
     another host may `Delete` a post from a third host (Lemmy); the worker then accepts it
     only from a moderator of that cooperative, for its own content (inbox/group_actions.py).
     """
-    actor_host = _host(act.actor, "actor")
+    actor_host = _host(act.actor, "actor", _actor_host_of)
     if _host(act.id, "activity id") != actor_host:
         raise OriginError("activity id is not on the actor's host")
     obj = act.object

@@ -22,7 +22,7 @@ from t3r1_fed.federation.verifier import signer_of
 from t3r1_fed.httputil import json_error, read_limited
 from t3r1_fed.inbox.origin import OriginError, check_origins
 from t3r1_fed.inbox.writer import Incoming
-from t3r1_fed.vocab.normalize import InvalidObject, parse_activity
+from t3r1_fed.vocab.normalize import InvalidObject, parse_envelope
 
 log = logging.getLogger("t3r1.inbox")
 
@@ -64,7 +64,8 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
     if not isinstance(doc, dict):
         return json_error(400, "body is not a JSON object")
     try:
-        act = parse_activity(doc)
+        # Only what is checked here; the worker runs the full parse_activity.
+        act = parse_envelope(doc)
     except InvalidObject as e:
         return json_error(400, f"not an activity: {e}")
     try:

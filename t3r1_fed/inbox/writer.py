@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from t3r1_fed.context import Context
@@ -36,6 +38,14 @@ class InboxWriter:
         self.ctx = ctx
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[bool]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        dialect = ctx.engine.dialect.name
+        table = cast(Table, InboxItem.__table__)
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        # Built once, on the Core table (not the ORM's bulk-insert path): the same
+        # statement and rows for every batch.
+        self._stmt = ins.on_conflict_do_nothing(
+            index_elements=[table.c.activity_uri]
+        ).returning(table.c.activity_uri)
 
     def start(self) -> None:
         if self._task is None:
@@ -52,7 +62,7 @@ class InboxWriter:
         """Persist `item`; True if new, False if this activity id was already stored."""
         self.start()
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, fut))
+        self._queue.put_nowait((item, fut))  # unbounded queue: never blocks
         return await fut
 
     async def _run(self) -> None:
@@ -91,12 +101,7 @@ class InboxWriter:
                     "received_at": now,
                 },
             )
-        dialect = self.ctx.engine.dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboxItem)
-        stmt = ins.on_conflict_do_nothing(index_elements=[InboxItem.activity_uri]).returning(
-            InboxItem.activity_uri
-        )
         async with self.ctx.sessions() as session, session.begin():
-            result = await session.execute(stmt, list(rows.values()))
+            result = await session.execute(self._stmt, list(rows.values()))
             inserted = set(result.scalars().all())
         return {uri: True for uri in inserted}

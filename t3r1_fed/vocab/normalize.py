@@ -423,6 +423,32 @@ class Activity:
     raw: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What the inbox checks before storing an activity (receive.py): a subset of Activity."""
+
+    id: str
+    type: str
+    actor: str
+    object: str | dict[str, Any] | None  # as sent: an IRI or the embedded object
+    object_id: str | None
+    object_type: str | None
+
+
+def parse_envelope(doc: Mapping[str, Any]) -> Envelope:
+    """parse_activity's checks and its id, type, actor and object fields, nothing else.
+
+    Raises InvalidObject exactly when parse_activity does (only id, type and actor are
+    required); the addressing, target and dates are left for the worker's parse_activity.
+    """
+    activity_id, types = _id_and_types(doc)
+    actor = http_url(first_id(doc.get("actor")))
+    if actor is None:
+        raise InvalidObject("missing or non-http(s) actor")
+    obj = next((o for o in as_list(doc.get("object")) if isinstance(o, dict) or iri_str(o)), None)
+    return Envelope(activity_id, types[0], actor, obj, id_of(obj), next(iter(type_list(obj)), None))
+
+
 def parse_activity(doc: Mapping[str, Any]) -> Activity:
     """An activity's envelope; an embedded object is left for parse_object/parse_actor."""
     activity_id, types = _id_and_types(doc)
@@ -471,6 +497,7 @@ __all__ = [
     "OPENNESS",
     "Activity",
     "Attachment",
+    "Envelope",
     "InvalidObject",
     "Poll",
     "PollOption",
@@ -486,6 +513,7 @@ __all__ = [
     "ids_of",
     "parse_activity",
     "parse_actor",
+    "parse_envelope",
     "parse_object",
     "str_field",
     "types_of",

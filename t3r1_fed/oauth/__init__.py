@@ -1,0 +1,1 @@
+"""OAuth2 for Mastodon clients: apps, authorization codes (PKCE), tokens, scopes."""
