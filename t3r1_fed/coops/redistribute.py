@@ -40,6 +40,29 @@ def group_audience(group: Actor, coop: Coop) -> tuple[list[str], list[str]]:
     return [AS_PUBLIC], [followers]
 
 
+async def _announce_activity(
+    ctx: Context,
+    session: AsyncSession,
+    group: Actor,
+    coop: Coop,
+    activity: dict[str, Any],
+    recipients: list[Actor],
+) -> str:
+    """FEP-1b12: the group wraps `activity` as received in an Announce; returns its id."""
+    to, cc = group_audience(group, coop)
+    wrapped = {
+        "id": ctx.uris.activity(),
+        "type": "Announce",
+        "actor": group.uri,
+        "object": _strip_context(activity),
+        "to": to,
+        "cc": cc,
+        "published": now_iso(),
+    }
+    await publish(ctx, session, group, wrapped, recipients=recipients, public=not coop.private)
+    return str(wrapped["id"])
+
+
 async def redistribute(
     ctx: Context,
     session: AsyncSession,
@@ -52,18 +75,7 @@ async def redistribute(
     if coop.private:  # members only, in the form each member's server displays
         return await private.redistribute_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
-    to, cc = group_audience(group, coop)
-    wrapped = {
-        "id": ctx.uris.activity(),
-        "type": "Announce",
-        "actor": group.uri,
-        "object": _strip_context(activity),
-        "to": to,
-        "cc": cc,
-        "published": now_iso(),
-    }
-    await publish(ctx, session, group, wrapped, recipients=recipients, public=not coop.private)
-    share_uri = wrapped["id"]
+    share_uri = await _announce_activity(ctx, session, group, coop, activity, recipients)
     # Resources (Document/Image) are not boosted: Mastodon ignores Document, and public
     # cooperatives announce each file with a Note that is boosted (coops/resources.py).
     top_level = obj.in_reply_to is None and obj.kind != "resource"
@@ -93,23 +105,8 @@ async def announce_update(
 ) -> None:
     if coop.private:
         return await private.announce_update_private(ctx, session, group, coop, activity)
-    to, cc = group_audience(group, coop)
-    wrapped = {
-        "id": ctx.uris.activity(),
-        "type": "Announce",
-        "actor": group.uri,
-        "object": _strip_context(activity),
-        "to": to,
-        "cc": cc,
-        "published": now_iso(),
-    }
-    await publish(
-        ctx,
-        session,
-        group,
-        wrapped,
-        recipients=await followers_of(session, group.id),
-        public=not coop.private,
+    await _announce_activity(
+        ctx, session, group, coop, activity, await followers_of(session, group.id)
     )
 
 
@@ -125,7 +122,7 @@ async def announce_delete(
     if coop.private:
         return await private.announce_delete_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
-    await announce_update(ctx, session, group, coop, activity)
+    await _announce_activity(ctx, session, group, coop, activity, recipients)
     share = (
         await session.execute(
             select(Share).where(Share.actor_id == group.id, Share.object_id == obj.id)
