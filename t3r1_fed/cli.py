@@ -36,6 +36,7 @@ async def _with_session(settings: Settings,
                         fn: Callable[[Context, AsyncSession], Awaitable[str]]) -> str:
     ctx = Context.create(settings)
     try:
+        await ctx.claim_id_slot()
         async with ctx.sessions() as session, session.begin():
             return await fn(ctx, session)
     finally:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from t3r1_fed.config import Settings
+from t3r1_fed.db import ids
 from t3r1_fed.db.engine import make_engine, make_sessionmaker
+from t3r1_fed.db.models import IdSlot
 from t3r1_fed.federation.http_client import SafeHttpClient
 from t3r1_fed.media.storage import LocalStorage, MediaStorage
 from t3r1_fed.uris import Uris
@@ -58,6 +60,15 @@ class Context:
 
     async def start(self) -> None:
         await self.http.start()
+        await self.claim_id_slot()
+
+    async def claim_id_slot(self) -> None:
+        """A slot of its own in status ids for this process (db/ids.py)."""
+        async with self.sessions() as s, s.begin():
+            row = IdSlot()
+            s.add(row)
+            await s.flush()
+            ids.GENERATOR.set_slot(row.id)
 
     async def close(self) -> None:
         await self.http.close()

@@ -4,7 +4,6 @@ instance v1 and v2. Registered as one feature module (features.py)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,14 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.api import entities
+from t3r1_fed.api.routing import get
 from t3r1_fed.appkeys import CTX
 from t3r1_fed.config import Settings
 from t3r1_fed.db.models import Actor, Object, User
 from t3r1_fed.httputil import json_error, json_response
 from t3r1_fed.oauth import handlers as oauth
 from t3r1_fed.oauth.auth import require_scope
-
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 # A 1×1 transparent PNG, the avatar and header of accounts without one.
 PLACEHOLDER_PNG = base64.b64decode(
@@ -87,16 +85,9 @@ async def placeholder(request: web.Request) -> web.Response:
     )
 
 
-def _get(router: web.UrlDispatcher, path: str, handler: Handler) -> None:
-    """Both `path` and `path/`: Rails routes ignore a trailing slash and clients rely on it
-    (Mastodon.py requests `/api/v1/instance/`)."""
-    router.add_get(path, handler)
-    router.add_get(path + "/", handler)
-
-
 def routes(router: web.UrlDispatcher) -> None:
     oauth.routes(router)
-    _get(router, "/api/v1/accounts/verify_credentials", verify_credentials)
-    _get(router, "/api/v1/instance", instance_v1)
-    _get(router, "/api/v2/instance", instance_v2)
+    get(router, "/api/v1/accounts/verify_credentials", verify_credentials)
+    get(router, "/api/v1/instance", instance_v1)
+    get(router, "/api/v2/instance", instance_v2)
     router.add_get("/api/placeholder.png", placeholder)

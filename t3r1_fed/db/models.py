@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from t3r1_fed.db import ids
+
 # Integer on SQLite so that the primary key is the rowid and autoincrements.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -148,6 +150,9 @@ class Follow(Base):
         ForeignKey("actors.id", ondelete="CASCADE"), index=True
     )
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted
+    # Mastodon's follow options: boosts shown in home, a `status` notification per post.
+    show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    notify: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("follower_id", "followee_id"),)
 
@@ -191,6 +196,9 @@ class Object(Base):
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # no new replies
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # moderator removal
     removed_reason: Mapped[str | None] = mapped_column(Text)
+    # The status id of the Mastodon client API (db/ids.py), time-sortable with shares.sid.
+    sid: Mapped[int] = mapped_column(BigInteger, unique=True, default=ids.object_sid)
+    __table_args__ = (Index("ix_objects_author_id_sid", "author_id", "sid"),)
 
 
 class Share(Base):
@@ -202,7 +210,32 @@ class Share(Base):
     actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), index=True)
     published: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    __table_args__ = (UniqueConstraint("actor_id", "object_id"),)
+    # The boost's status id (db/ids.py): odd, in the same time order as objects.sid.
+    sid: Mapped[int] = mapped_column(BigInteger, unique=True, default=ids.share_sid)
+    __table_args__ = (
+        UniqueConstraint("actor_id", "object_id"),
+        Index("ix_shares_actor_id_sid", "actor_id", "sid"),
+    )
+
+
+class Mention(Base):
+    """Actors an object mentions (its `Mention` tags that name a known actor)."""
+
+    __tablename__ = "mentions"
+    object_id: Mapped[int] = mapped_column(
+        ForeignKey("objects.id", ondelete="CASCADE"), primary_key=True
+    )
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class IdSlot(Base):
+    """One row per process start: `id % 256` is the process's slot in status ids."""
+
+    __tablename__ = "id_slots"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Like(Base):

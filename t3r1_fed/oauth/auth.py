@@ -31,7 +31,7 @@ class TokenInfo:
     scopes: tuple[str, ...]
 
 
-def _json_exc(cls: type[web.HTTPException], error: str, **headers: str) -> web.HTTPException:
+def json_exc(cls: type[web.HTTPException], error: str, **headers: str) -> web.HTTPException:
     return cls(
         text=orjson.dumps({"error": error}).decode(), content_type="application/json",
         headers=headers,
@@ -57,7 +57,7 @@ async def authenticate(request: web.Request) -> TokenInfo | None:
             await s.execute(select(OAuthToken).where(OAuthToken.token_hash == digest(raw)))
         ).scalar()
     if tok is None or tok.revoked_at is not None:
-        raise _json_exc(
+        raise json_exc(
             web.HTTPUnauthorized, "The access token is invalid",
             **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
@@ -71,11 +71,11 @@ async def require_scope(
     the scope is missing, 422 when a user token is needed and this one has no user)."""
     info = await authenticate(request)
     if info is None:
-        raise _json_exc(web.HTTPUnauthorized, "The access token is invalid")
+        raise json_exc(web.HTTPUnauthorized, "The access token is invalid")
     if not sc.allows(info.scopes, scope):
-        raise _json_exc(
+        raise json_exc(
             web.HTTPForbidden, "This action is outside the authorized scopes"
         )
     if user and info.user_id is None:
-        raise _json_exc(web.HTTPUnprocessableEntity, "This method requires an authenticated user")
+        raise json_exc(web.HTTPUnprocessableEntity, "This method requires an authenticated user")
     return info
