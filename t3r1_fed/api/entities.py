@@ -6,6 +6,7 @@ the strictest parser, requires (../shared/INTEROP.md §6).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed import __version__
 from t3r1_fed.config import Settings
+from t3r1_fed.context import Context
 from t3r1_fed.db.models import Actor, Follow, Object, User
+from t3r1_fed.db.models_api import Filter, FilterKeyword, Marker, UserList
+from t3r1_fed.db.models_coops import Media
+from t3r1_fed.media.upload import THUMB_SIZE, media_url, thumb_url
 from t3r1_fed.vocab.sanitize import plain_text
 
 MASTODON_VERSION = "4.3.0"
@@ -35,24 +40,47 @@ def placeholder_image(settings: Settings) -> str:
     return f"{settings.base_url}/api/placeholder.png"
 
 
+async def _counts(
+    session: AsyncSession, col: Any, ids: list[int], *where: Any
+) -> dict[int, int]:
+    rows = await session.execute(
+        select(col, func.count()).where(col.in_(ids), *where).group_by(col)
+    )
+    return {k: n for k, n in rows}
+
+
 async def account_counts(session: AsyncSession, actor_id: int) -> tuple[int, int, int]:
-    followers = (await session.execute(
+    docs = await accounts_counts(session, [actor_id])
+    return docs.get(actor_id, (0, 0, 0))
+
+
+async def accounts_counts(
+    session: AsyncSession, actor_ids: list[int]
+) -> dict[int, tuple[int, int, int]]:
+    """(followers, following, statuses) of each actor, three queries for any number."""
+    if not actor_ids:
+        return {}
+    followers = (
         select(func.count()).select_from(Follow)
-        .where(Follow.followee_id == actor_id, Follow.state == "accepted")
-    )).scalar_one()
-    following = (await session.execute(
+        .where(Follow.followee_id == Actor.id, Follow.state == "accepted").scalar_subquery()
+    )
+    following = (
         select(func.count()).select_from(Follow)
-        .where(Follow.follower_id == actor_id, Follow.state == "accepted")
-    )).scalar_one()
-    statuses = (await session.execute(
+        .where(Follow.follower_id == Actor.id, Follow.state == "accepted").scalar_subquery()
+    )
+    statuses = (
         select(func.count()).select_from(Object)
-        .where(Object.author_id == actor_id, Object.deleted_at.is_(None))
-    )).scalar_one()
-    return followers, following, statuses
+        .where(Object.author_id == Actor.id, Object.deleted_at.is_(None)).scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Actor.id, followers, following, statuses).where(Actor.id.in_(actor_ids))
+    )
+    found = {a: (fo, fg, st) for a, fo, fg, st in rows}
+    return {a: found.get(a, (0, 0, 0)) for a in actor_ids}
 
 
-async def account(session: AsyncSession, settings: Settings, actor: Actor) -> dict[str, Any]:
-    followers, following, statuses = await account_counts(session, actor.id)
+def account_doc(settings: Settings, actor: Actor, counts: tuple[int, int, int]) -> dict[str, Any]:
+    followers, following, statuses = counts
     avatar = actor.icon_url or placeholder_image(settings)
     header = placeholder_image(settings)
     created = actor.created_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -86,6 +114,18 @@ async def account(session: AsyncSession, settings: Settings, actor: Actor) -> di
         "followers_count": followers,
         "following_count": following,
     }
+
+
+async def account(session: AsyncSession, settings: Settings, actor: Actor) -> dict[str, Any]:
+    return account_doc(settings, actor, await account_counts(session, actor.id))
+
+
+async def accounts(
+    session: AsyncSession, settings: Settings, actors: list[Actor]
+) -> dict[int, dict[str, Any]]:
+    """Account entities by actor id, with the counters of all of them in three queries."""
+    counts = await accounts_counts(session, [a.id for a in actors])
+    return {a.id: account_doc(settings, a, counts[a.id]) for a in actors}
 
 
 async def credential_account(
@@ -141,6 +181,11 @@ def _configuration_common() -> dict[str, Any]:
     }
 
 
+def streaming_url(settings: Settings) -> str:
+    """Where clients open the streaming WebSocket: this host (wss://, ws:// over http)."""
+    return ("ws://" if settings.scheme == "http" else "wss://") + settings.domain
+
+
 def instance_v1(
     settings: Settings, *, users: int, statuses: int, domains: int,
     contact: dict[str, Any] | None,
@@ -154,7 +199,7 @@ def instance_v1(
         "description": settings.instance_description,
         "email": settings.contact_email,
         "version": version_string(),
-        "urls": {},  # no streaming yet: nothing is advertised
+        "urls": {"streaming_api": streaming_url(settings)},  # streaming/handlers.py
         "stats": {"user_count": users, "status_count": statuses, "domain_count": domains},
         "thumbnail": None,
         "languages": LANGUAGES,
@@ -171,7 +216,7 @@ def instance_v2(
     settings: Settings, *, active_month: int, contact: dict[str, Any] | None
 ) -> dict[str, Any]:
     conf = _configuration_common()
-    conf["urls"] = {}  # streaming is advertised only once it exists
+    conf["urls"] = {"streaming": streaming_url(settings)}  # streaming/handlers.py
     conf["accounts"] = {"max_featured_tags": 0, "max_pinned_statuses": 0}
     conf["translation"] = {"enabled": False}
     conf["vapid"] = {"public_key": ""}
@@ -195,3 +240,102 @@ def instance_v2(
         "rules": [],
     }
 
+
+
+def _fit(width: int, height: int, box: int) -> tuple[int, int]:
+    """The size Pillow's `thumbnail((box, box))` gives (media/upload.py's previews)."""
+    if width <= box and height <= box:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        h = max(min(math.floor(box / aspect), math.ceil(box / aspect),
+                    key=lambda n: 0 if n == 0 else abs(aspect - box / n)), 1)
+        return box, h
+    w = max(min(math.floor(box * aspect), math.ceil(box * aspect),
+                key=lambda n: abs(aspect - n / box)), 1)
+    return w, box
+
+
+def _dims(width: int, height: int) -> dict[str, Any]:
+    return {"width": width, "height": height, "size": f"{width}x{height}",
+            "aspect": width / height}
+
+
+def media_attachment(ctx: Context, media: Media) -> dict[str, Any]:
+    """Mastodon's MediaAttachment, for local uploads and remote references alike.
+
+    Local files: `url` is /media/{key}, `preview_url` its WebP thumbnail (`meta.small`).
+    Remote ones are referenced, never proxied: both URLs are the remote file. The focal
+    point is not stored (no column), so `meta.focus` is never set.
+    """
+    kind = media.media_type.split("/", 1)[0]
+    mtype = {"image": "image", "video": "video", "audio": "audio"}.get(kind, "unknown")
+    if media.remote_url:
+        url: str = media.remote_url
+        preview = media.remote_url
+    else:
+        url = media_url(ctx, media.key)
+        preview = thumb_url(ctx, media) or url
+    meta: dict[str, Any] = {}
+    if media.width and media.height:
+        meta["original"] = _dims(media.width, media.height)
+        if media.thumbnail_key and not media.remote_url:
+            meta["small"] = _dims(*_fit(media.width, media.height, THUMB_SIZE))
+        else:
+            meta["small"] = dict(meta["original"])
+    return {
+        "id": str(media.id),
+        "type": mtype,
+        "url": url,
+        "preview_url": preview,
+        "remote_url": media.remote_url,
+        "preview_remote_url": None,
+        "text_url": None if media.remote_url else url,
+        "meta": meta,
+        "description": media.description,
+        "blurhash": media.blurhash,
+    }
+
+
+# Lists, markers, filters (api/lists.py, api/markers.py, api/filters*.py).
+
+
+def user_list(lst: UserList) -> dict[str, Any]:
+    return {"id": str(lst.id), "title": lst.title, "replies_policy": lst.replies_policy,
+            "exclusive": lst.exclusive}
+
+
+def marker(m: Marker) -> dict[str, Any]:
+    return {"last_read_id": m.last_read_id, "version": m.version, "updated_at": iso(m.updated_at)}
+
+
+def filter_keyword(k: FilterKeyword) -> dict[str, Any]:
+    return {"id": str(k.id), "keyword": k.keyword, "whole_word": k.whole_word}
+
+
+def filter_v2(flt: Filter, keywords: list[FilterKeyword] | None) -> dict[str, Any]:
+    """Filter (v2); without `keywords` and `statuses` when None, as inside a FilterResult.
+    Status filters are not supported: `statuses` is always empty."""
+    doc: dict[str, Any] = {
+        "id": str(flt.id),
+        "title": flt.title,
+        "context": flt.contexts.split(),
+        "expires_at": iso(flt.expires_at) if flt.expires_at else None,
+        "filter_action": flt.action,
+    }
+    if keywords is not None:
+        doc["keywords"] = [filter_keyword(k) for k in keywords]
+        doc["statuses"] = []
+    return doc
+
+
+def filter_v1(k: FilterKeyword, flt: Filter) -> dict[str, Any]:
+    """V1 Filter: a view of one keyword of a v2 filter (`id` is the keyword's)."""
+    return {
+        "id": str(k.id),
+        "phrase": k.keyword,
+        "context": flt.contexts.split(),
+        "whole_word": k.whole_word,
+        "expires_at": iso(flt.expires_at) if flt.expires_at else None,
+        "irreversible": flt.action == "hide",
+    }
