@@ -3,8 +3,8 @@
 - a remote moderator of one of *our* cooperatives deletes a post in it (Lemmy sends
   `Delete{actor: mod@B, object: post@C, summary}` to the community's inbox). The origin
   check lets a cross-host Delete through only when it is POSTed to a local cooperative's
-  own inbox (inbox/origin.py); here it is honoured only if that cooperative is the
-  recipient, the object is in it and the actor is one of its moderators or admins
+  own inbox or to the shared inbox, as Lemmy does (inbox/origin.py); here it is honoured
+  only if that cooperative (or the shared inbox) is the recipient, the object is in it and the actor is one of its moderators or admins
   (`coop_roles`). It then goes as a local moderator's deletion does: tombstone, the
   group's Announce of the Delete (with its summary) and the Undo of the group's boost;
 - a remote group bans one of our members: `Block{actor: group or its moderator, object:
@@ -52,7 +52,8 @@ async def moderator_delete(inb: Inbound, moderator: Actor, obj: Object) -> str:
     group = await session.get(Actor, obj.group_id)
     if group is None or not group.local or group.deleted_at is not None:
         raise Ignored("delete by someone other than the author")
-    if inb.recipient != group.uri:
+    if inb.recipient is not None and inb.recipient != group.uri:
+        # To the shared inbox (Lemmy) or to this cooperative's inbox, not another's.
         raise Ignored("a moderator's delete must be sent to the cooperative's inbox")
     if not await is_moderator(session, group.id, moderator.id):
         raise Ignored(f"delete by {moderator.uri}, who is not a moderator of {group.uri}")

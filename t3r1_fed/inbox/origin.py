@@ -32,9 +32,10 @@ def _host(url: str, what: str, of: Callable[[str], str] = host_of) -> str:
 
 
 def check_origins(act: Activity | Envelope, *, group_inbox: bool = False) -> None:
-    """`group_inbox`: POSTed to a local cooperative's own inbox, where a moderator on
-    another host may `Delete` a post from a third host (Lemmy); the worker then accepts it
-    only from a moderator of that cooperative, for its own content (inbox/group_actions.py).
+    """`group_inbox`: POSTed to a local cooperative's own inbox or to the shared inbox,
+    where a moderator on another host may `Delete` a post from a third host (Lemmy, which
+    prefers shared inboxes); the worker then accepts it only from a moderator of the
+    cooperative the post is in (inbox/group_actions.py).
     """
     actor_host = _host(act.actor, "actor", _actor_host_of)
     if _host(act.id, "activity id") != actor_host:

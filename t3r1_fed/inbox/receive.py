@@ -92,7 +92,9 @@ async def handle_inbox(request: web.Request) -> web.StreamResponse:
     if signer != act.actor:
         return json_error(401, "signer is not the activity's actor")
     try:
-        check_origins(act, group_inbox=recipient is not None and request.path.startswith("/c/"))
+        # A moderator's cross-host Delete may come to a cooperative's inbox or, as Lemmy
+        # delivers to shared inboxes, to ours; never to a member's own inbox.
+        check_origins(act, group_inbox=recipient is None or request.path.startswith("/c/"))
     except OriginError as e:
         return json_error(403, str(e))
     try:

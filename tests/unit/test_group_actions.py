@@ -1,5 +1,5 @@
 """The origin exception for a moderator's cross-host Delete (inbox/origin.py): only to a
-local cooperative's own inbox, only for Delete, and never for the activity id."""
+local cooperative's inbox or the shared inbox, only for Delete, never for the activity id."""
 
 from __future__ import annotations
 
