@@ -233,6 +233,19 @@ async def cmd_flags(args: argparse.Namespace) -> str:
     return await _run(args, go, deliver=False)
 
 
+async def cmd_resolve_flag(args: argparse.Namespace) -> str:
+    from t3r1_fed.coops.flags import resolve_flag
+    from t3r1_fed.coops.membership import find_actor
+
+    async def go(ctx: Context, session: AsyncSession) -> str:
+        group = await find_actor(ctx, session, args.coop)
+        row = await resolve_flag(ctx, session, await _member(session, args.by), group,
+                                 args.flag_id)
+        return f"report {row.id} resolved"
+
+    return await _run(args, go, deliver=False)
+
+
 # ---- profiles and directory -------------------------------------------------------------------
 
 PROFILE_FIELDS = ("structure", "mandate", "skills", "contact")
@@ -354,6 +367,12 @@ def add_admin_commands(admin: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("--by", required=True, help="local moderator")
     s.add_argument("--all", action="store_true", help="resolved reports too")
     s.set_defaults(fn=cmd_flags)
+
+    s = admin.add_parser("resolve-flag", help="a moderator closes one of a cooperative's reports")
+    s.add_argument("coop", help="local cooperative name, name@host or URL")
+    s.add_argument("flag_id", type=int, help="the report's number (first column of `flags`)")
+    s.add_argument("--by", required=True, help="local moderator")
+    s.set_defaults(fn=cmd_resolve_flag)
 
     s = admin.add_parser("profile", help="show or edit a member's directory profile")
     s.add_argument("username")

@@ -241,6 +241,15 @@ async def test_events_moderation_flags_profiles_directory(
     assert listed[1] == "open" and listed[3] == f"{a.base}/u/carol"
     assert listed[4] == thread and listed[5] == "propos injurieux"
     refused(await t3r1(a, "admin", "flags", "syndicat", "--by", "carol"), "moderators")
+    refused(await t3r1(a, "admin", "resolve-flag", "syndicat", listed[0], "--by", "carol"),
+            "moderators")
+    refused(await t3r1(a, "admin", "resolve-flag", "syndicat", "999999", "--by", "alice"),
+            "no such report")
+    assert ok(await t3r1(a, "admin", "resolve-flag", "syndicat", listed[0], "--by", "alice")) \
+        == f"report {listed[0]} resolved"
+    assert ok(await t3r1(a, "admin", "flags", "syndicat", "--by", "alice")) == "no open report"
+    assert ok(await t3r1(a, "admin", "flags", "syndicat", "--by", "alice", "--all")) \
+        .split("\t")[1] == "resolved"
 
     # Profiles (opt-in fields) and the directory.
     out = ok(await t3r1(a, "admin", "profile", "carol", "--structure", "CGT Cheminots",
