@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ScratchDb, emit, machine_facts  # noqa: E402
+from _common import ScratchDb, emit, machine_facts
 
 GOAL_P99_MS = 20.0
 ACTORS = 1000
@@ -41,7 +41,7 @@ FOLLOWED = 50
 
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def load(url: str, statuses: int, domain: str) -> tuple[int, str]:

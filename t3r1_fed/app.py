@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from t3r1_fed import features
+from t3r1_fed.api import ratelimit
 from t3r1_fed.appkeys import CTX, WRITER
 from t3r1_fed.config import Settings
 from t3r1_fed.context import Context
@@ -16,6 +17,7 @@ from t3r1_fed.handlers import discovery
 from t3r1_fed.httputil import json_error
 from t3r1_fed.inbox.receive import handle_inbox
 from t3r1_fed.inbox.writer import InboxWriter
+from t3r1_fed.streaming import handlers as streaming
 from t3r1_fed.worker import Worker
 
 log = logging.getLogger("t3r1.http")
@@ -55,7 +57,11 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
 def create_app(
     settings: Settings, *, ctx: Context | None = None, inline_worker: bool | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_and_cors], client_max_size=settings.max_inbox_body)
+    # Rate limits inside errors_and_cors, so a 429 gets the CORS headers too.
+    app = web.Application(
+        middlewares=[errors_and_cors, ratelimit.middleware(settings)],
+        client_max_size=settings.max_inbox_body,
+    )
     app[CTX] = ctx or Context.create(settings)
     app[WRITER] = InboxWriter(app[CTX])
     run_worker = settings.inline_worker if inline_worker is None else inline_worker
@@ -74,6 +80,7 @@ def create_app(
         await c.close()
 
     app.cleanup_ctx.append(lifecycle)
+    streaming.install(app)  # the streaming hub (LISTEN/NOTIFY), after the context starts
     r = app.router
     r.add_get("/.well-known/webfinger", discovery.webfinger)
     r.add_get("/.well-known/host-meta", discovery.host_meta)

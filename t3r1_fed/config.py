@@ -90,6 +90,19 @@ class Settings:
     poll_update_interval: float = 180.0
     # OAuth password grant (username + password posted by the client): scripts and tests only.
     oauth_password_grant: bool = False
+    # Client API rate limits (api/ratelimit.py), fixed windows counted in each process:
+    # requests per period per token (a user: 5× that over all their tokens) or, without a
+    # token, per client IP; media uploads and status deletions per user. 0 disables a limit.
+    api_rate_limit: int = 300
+    api_rate_period: float = 300.0
+    api_media_rate_limit: int = 30
+    api_media_rate_period: float = 1800.0
+    api_delete_rate_limit: int = 30
+    api_delete_rate_period: float = 1800.0
+    # Reverse proxies whose X-Forwarded-For names the client (for the per-IP limit).
+    trusted_proxies: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"),
+    )
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # ---- derived -------------------------------------------------------------------------
@@ -173,15 +186,20 @@ class Settings:
             raise ConfigError("T3R1_MAINTENANCE_INTERVAL must be positive")
         if self.poll_update_interval < 0:
             raise ConfigError("T3R1_POLL_UPDATE_INTERVAL must not be negative")
+        for name in ("api_rate", "api_media_rate", "api_delete_rate"):
+            if getattr(self, f"{name}_limit") < 0 or getattr(self, f"{name}_period") <= 0:
+                raise ConfigError(f"T3R1_{name.upper()}_LIMIT must not be negative and "
+                                  f"T3R1_{name.upper()}_PERIOD must be positive")
 
 
 def _coerce(key: str, value: Any) -> Any:
     name = "T3R1_" + key.upper()
     if key == "data_dir":
         return Path(value)
-    if key == "allow_private_networks":
+    if key in {"allow_private_networks", "trusted_proxies"}:
         return _parse_networks(name, value) if not isinstance(value, tuple) else value
-    if key in {"worker_concurrency", "max_inbox_body", "media_max_bytes", "media_max_pixels"}:
+    if key in {"worker_concurrency", "max_inbox_body", "media_max_bytes", "media_max_pixels",
+               "api_rate_limit", "api_media_rate_limit", "api_delete_rate_limit"}:
         try:
             return int(value)
         except (TypeError, ValueError) as e:
@@ -194,6 +212,9 @@ def _coerce(key: str, value: Any) -> Any:
         "host_unavailable_after",
         "maintenance_interval",
         "poll_update_interval",
+        "api_rate_period",
+        "api_media_rate_period",
+        "api_delete_rate_period",
     }:
         try:
             return float(value)

@@ -17,6 +17,8 @@ from t3r1_fed.db.engine import make_engine, make_sessionmaker
 from t3r1_fed.db.models import IdSlot
 from t3r1_fed.federation.http_client import SafeHttpClient
 from t3r1_fed.media.storage import LocalStorage, MediaStorage
+from t3r1_fed.notify import events as notify_events
+from t3r1_fed.streaming import events as stream_events
 from t3r1_fed.uris import Uris
 
 
@@ -45,10 +47,12 @@ class Context:
     @classmethod
     def create(cls, settings: Settings) -> Context:
         engine = make_engine(settings.effective_database_url)
+        stream_events.install()  # streaming events too, in every process (streaming/events.py)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            # Mentions and notifications follow every flush (notify/events.py).
+            sessions=notify_events.install(make_sessionmaker(engine)),
             uris=Uris(settings.base_url),
             http=SafeHttpClient(
                 allow_private=settings.allow_private_networks,

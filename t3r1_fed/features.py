@@ -34,6 +34,17 @@ FEATURE_MODULES: Final = (
     "t3r1_fed.inbox.resources",
     "t3r1_fed.handlers.forum",  # + coops.forum/news (threads, news, hashtags), inbox.forum
     "t3r1_fed.api.handlers",  # Mastodon client API: OAuth, verify_credentials, instance
+    "t3r1_fed.api.media",  # media uploads: POST /api/v2/media, GET/PUT/DELETE /api/v1/media/:id
+    "t3r1_fed.api.accounts",  # accounts, follows, relationships, search, follow requests
+    "t3r1_fed.api.timelines",  # home (unified feed), public, hashtag, list timelines
+    "t3r1_fed.api.statuses",  # post/read/delete/edit statuses, favourites, boosts, polls
+    "t3r1_fed.api.notifications",  # notifications (rows written by notify/events.py)
+    "t3r1_fed.api.notifications_v2",  # grouped notifications (Mastodon 4.3)
+    "t3r1_fed.api.preferences",  # preferences, custom_emojis
+    "t3r1_fed.api.lists",  # lists and their accounts
+    "t3r1_fed.api.markers",  # reading positions (home, notifications)
+    "t3r1_fed.api.filters",  # filters v2 and their keywords, filters v1 (api/filters_v1.py)
+    "t3r1_fed.streaming.handlers",  # streaming API (WebSocket), LISTEN/NOTIFY on PostgreSQL
 )
 
 _loaded: list[ModuleType] = []

@@ -4,9 +4,10 @@
   `Delete{actor: mod@B, object: post@C, summary}` to the community's inbox). The origin
   check lets a cross-host Delete through only when it is POSTed to a local cooperative's
   own inbox or to the shared inbox, as Lemmy does (inbox/origin.py); here it is honoured
-  only if that cooperative (or the shared inbox) is the recipient, the object is in it and the actor is one of its moderators or admins
-  (`coop_roles`). It then goes as a local moderator's deletion does: tombstone, the
-  group's Announce of the Delete (with its summary) and the Undo of the group's boost;
+  only if that cooperative (or the shared inbox) is the recipient, the object is in it
+  and the actor is one of its moderators or admins (`coop_roles`). It then goes as a
+  local moderator's deletion does: tombstone, the group's Announce of the Delete (with
+  its summary) and the Undo of the group's boost;
 - a remote group bans one of our members: `Block{actor: group or its moderator, object:
   our member, target: group}`, direct or relayed by the group's Announce → our member's
   follow of the group is removed. `Undo{Block}` restores nothing (they may follow again);

@@ -424,6 +424,14 @@ def free_port(ip: str) -> int:
         return int(s.getsockname()[1])
 
 
+def serve_ip() -> str:
+    """A loopback address of this pytest-xdist worker's own, for `t3r1 serve`: the port that
+    `free_port` found is free again until the server binds it (seconds later), and no other
+    worker's instance (on 127.0.0.2) can take it in between."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return f"127.0.{100 + int(worker)}.2"
+
+
 class Processes:
     """`t3r1` subprocesses of one test; whatever is left running is killed at the end."""
 
@@ -493,8 +501,9 @@ async def test_sigkill_mid_fanout_loses_nothing(databases: Databases, backend: s
                                                 tmp_path: Path) -> None:
     url = await databases.get(backend)
     data = tmp_path / "data"
-    port = free_port("127.0.0.2")
-    base = f"http://127.0.0.2:{port}"
+    ip = serve_ip()
+    port = free_port(ip)
+    base = f"http://{ip}:{port}"
     coop = f"{base}/c/syndicat"
     env = {k: v for k, v in os.environ.items() if not k.startswith("T3R1_")}
     env.update({
@@ -508,8 +517,8 @@ async def test_sigkill_mid_fanout_loses_nothing(databases: Databases, backend: s
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     try:
-        await procs.run("init", "--domain", f"127.0.0.2:{port}", "--scheme", "http")
-        serve, log = await procs.start("serve", "--host", "127.0.0.2", "--port", str(port))
+        await procs.run("init", "--domain", f"{ip}:{port}", "--scheme", "http")
+        serve, log = await procs.start("serve", "--host", ip, "--port", str(port))
         await procs.run("admin", "create-user", "alice", "--password", "password-alice")
         await procs.run("admin", "create-coop", "syndicat", "--owner", "alice")
         for ip in PEER_IPS:

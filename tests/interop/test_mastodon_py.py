@@ -143,11 +143,11 @@ async def test_authorization_code_flow_verify_credentials_and_instance(
     assert v1["uri"] == inst.domain
     assert re.fullmatch(r"4\.3\.0 \(compatible; t3r1-fed \d+\.\d+.*\)", v1["version"])
     assert v1["languages"] == ["fr", "en"] and v1["registrations"] is False
-    assert not v1["urls"].get("streaming_api")  # no streaming yet: not advertised
+    assert v1["urls"]["streaming_api"] == f"ws://{inst.domain}"  # streaming/, over http
     assert v1["contact_account"]["username"] == "alice"
     v2 = await asyncio.to_thread(m.instance_v2)
     assert v2["domain"] == inst.domain and v2["version"] == v1["version"]
-    assert not v2["configuration"]["urls"].get("streaming")
+    assert v2["configuration"]["urls"]["streaming"] == f"ws://{inst.domain}"
     for key in ("urls", "accounts", "statuses", "media_attachments", "polls"):
         assert key in v2["configuration"], key
 

@@ -1,0 +1,1 @@
+"""Mentions and notifications, derived centrally from what every flush writes (events.py)."""
