@@ -141,6 +141,7 @@ async def measure(url: str, data_dir: Path, token: str, requests: int) -> dict[s
     settings = Settings.from_mapping({
         "domain": "127.0.0.1:0", "scheme": "http", "data_dir": str(data_dir),
         "database_url": url, "inline_worker": "0",
+        "api_rate_limit": "0",  # one client hammering on purpose: no per-token limit
     })
     app = create_app(settings, inline_worker=False)
     runner = web.AppRunner(app, access_log=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -43,15 +44,22 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
         resp = await handler(request)
     except web.HTTPException as e:
         if e.content_type == "application/json" or e.status < 400:
+            if request.path.startswith(CORS_PREFIXES):
+                # Browser clients (Elk, Phanpy) must be able to read API errors too.
+                _cors(e.headers)
             raise
-        return json_error(e.status, e.reason)
+        resp = json_error(e.status, e.reason)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
-        return json_error(500, "internal error")
+        resp = json_error(500, "internal error")
     if request.path.startswith(CORS_PREFIXES):
-        resp.headers.setdefault("Access-Control-Allow-Origin", "*")
-        resp.headers.setdefault("Access-Control-Expose-Headers", "Link")
+        _cors(resp.headers)
     return resp
+
+
+def _cors(headers: Any) -> None:
+    headers.setdefault("Access-Control-Allow-Origin", "*")
+    headers.setdefault("Access-Control-Expose-Headers", "Link")
 
 
 def create_app(

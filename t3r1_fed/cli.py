@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from t3r1_fed.cli_media import add_admin_commands as add_media_commands
 
     add_media_commands(admin)
+    from t3r1_fed.cli_folders import add_admin_commands as add_folder_commands
+
+    add_folder_commands(admin)  # folder rename|move|delete, media usage
     from t3r1_fed.cli_docs import add_admin_commands as add_docs_commands
 
     add_docs_commands(admin)

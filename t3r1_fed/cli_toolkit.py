@@ -135,11 +135,12 @@ async def cmd_event(args: argparse.Namespace) -> str:
 
 
 async def cmd_rsvp(args: argparse.Namespace) -> str:
-    from t3r1_fed.coops.events import event_by_uri, join_event, leave_event
+    from t3r1_fed.coops.by_url import event_by_url
+    from t3r1_fed.coops.events import join_event, leave_event
 
     async def go(ctx: Context, session: AsyncSession) -> str:
         member = await _member(session, args.username)
-        obj, _ = await event_by_uri(session, args.uri)
+        obj = await event_by_url(ctx, session, args.uri)  # fetched if remote and unknown
         if args.leave:
             await leave_event(ctx, session, member, obj)
             return f"no longer taking part: {obj.uri}"
@@ -169,10 +170,11 @@ async def cmd_poll(args: argparse.Namespace) -> str:
 
 
 async def cmd_vote(args: argparse.Namespace) -> str:
+    from t3r1_fed.coops.by_url import poll_by_url
     from t3r1_fed.coops.polls import vote
 
     async def go(ctx: Context, session: AsyncSession) -> str:
-        obj = await _object(session, args.uri, "poll")
+        obj = await poll_by_url(ctx, session, args.uri)  # fetched if remote and unknown
         n = await vote(ctx, session, await _member(session, args.username), obj, args.options)
         if not n:
             return f"already counted: {obj.uri}"
@@ -335,7 +337,7 @@ def add_admin_commands(admin: argparse._SubParsersAction[argparse.ArgumentParser
 
     s = admin.add_parser("rsvp", help="a member takes part in a meeting (or --leave)")
     s.add_argument("username")
-    s.add_argument("uri", help="URI of the meeting")
+    s.add_argument("uri", help="URI of the meeting (fetched if remote and unknown here)")
     s.add_argument("--leave", action="store_true")
     s.set_defaults(fn=cmd_rsvp)
 
@@ -350,7 +352,7 @@ def add_admin_commands(admin: argparse._SubParsersAction[argparse.ArgumentParser
 
     s = admin.add_parser("vote", help="a member votes in a consultation")
     s.add_argument("username")
-    s.add_argument("uri", help="URI of the poll")
+    s.add_argument("uri", help="URI of the poll (fetched if remote and unknown here)")
     s.add_argument("options", nargs="+", metavar="OPTION")
     s.set_defaults(fn=cmd_vote)
 

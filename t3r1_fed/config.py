@@ -83,6 +83,10 @@ class Settings:
     # Uploads: size cap in bytes, and pixel cap of images (decoded only below it).
     media_max_bytes: int = 20 * 1024 * 1024
     media_max_pixels: int = 40_000_000
+    # Storage quotas (media/quota.py): a member's stored uploads in all, and a cooperative's
+    # files; 0 means unlimited.
+    media_quota_bytes: int = 1024 * 1024 * 1024
+    coop_media_quota_bytes: int = 0
     # Seconds between periodic maintenance passes of the worker (closing due polls …).
     maintenance_interval: float = 30.0
     # At most one Update{Question} with a poll's counts per this many seconds (Mastodon
@@ -184,6 +188,9 @@ class Settings:
             raise ConfigError("T3R1_WORKER_CONCURRENCY must be at least 1")
         if self.maintenance_interval <= 0:
             raise ConfigError("T3R1_MAINTENANCE_INTERVAL must be positive")
+        if self.media_quota_bytes < 0 or self.coop_media_quota_bytes < 0:
+            raise ConfigError("T3R1_MEDIA_QUOTA_BYTES and T3R1_COOP_MEDIA_QUOTA_BYTES must not "
+                              "be negative (0: unlimited)")
         if self.poll_update_interval < 0:
             raise ConfigError("T3R1_POLL_UPDATE_INTERVAL must not be negative")
         for name in ("api_rate", "api_media_rate", "api_delete_rate"):
@@ -199,7 +206,8 @@ def _coerce(key: str, value: Any) -> Any:
     if key in {"allow_private_networks", "trusted_proxies"}:
         return _parse_networks(name, value) if not isinstance(value, tuple) else value
     if key in {"worker_concurrency", "max_inbox_body", "media_max_bytes", "media_max_pixels",
-               "api_rate_limit", "api_media_rate_limit", "api_delete_rate_limit"}:
+               "api_rate_limit", "api_media_rate_limit", "api_delete_rate_limit",
+               "media_quota_bytes", "coop_media_quota_bytes"}:
         try:
             return int(value)
         except (TypeError, ValueError) as e:

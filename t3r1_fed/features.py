@@ -32,7 +32,9 @@ FEATURE_MODULES: Final = (
     "t3r1_fed.handlers.media",
     "t3r1_fed.handlers.resources",
     "t3r1_fed.inbox.resources",
+    "t3r1_fed.inbox.folders",  # folders renamed, moved, deleted (Update/Move/Delete)
     "t3r1_fed.handlers.forum",  # + coops.forum/news (threads, news, hashtags), inbox.forum
+    "t3r1_fed.inbox.backfill",  # FEP-f228: remote threads backfilled (after inbox.forum)
     "t3r1_fed.api.handlers",  # Mastodon client API: OAuth, verify_credentials, instance
     "t3r1_fed.api.media",  # media uploads: POST /api/v2/media, GET/PUT/DELETE /api/v1/media/:id
     "t3r1_fed.api.accounts",  # accounts, follows, relationships, search, follow requests
@@ -44,7 +46,9 @@ FEATURE_MODULES: Final = (
     "t3r1_fed.api.lists",  # lists and their accounts
     "t3r1_fed.api.markers",  # reading positions (home, notifications)
     "t3r1_fed.api.filters",  # filters v2 and their keywords, filters v1 (api/filters_v1.py)
+    "t3r1_fed.api.apps",  # GET /api/v1/apps/verify_credentials
     "t3r1_fed.streaming.handlers",  # streaming API (WebSocket), LISTEN/NOTIFY on PostgreSQL
+    "t3r1_fed.streaming.sse",  # streaming API over HTTP (server-sent events)
 )
 
 _loaded: list[ModuleType] = []

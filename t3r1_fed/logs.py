@@ -5,16 +5,33 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 class KeyValueFormatter(logging.Formatter):
+    # The inbox and the delivery worker log one line per item: the timestamp's strftime
+    # (the same for every line of a second) is kept instead of redone per line.
+    _second: int | None = None
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        msec_format = self.default_msec_format
+        if datefmt is not None or msec_format is None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, time.localtime(second))
+            self._second = second
+        return msec_format % (self._second_text, record.msecs)
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        extras = record.__dict__.keys() - _STANDARD
         if extras:
-            base += " " + " ".join(f"{k}={v!r}" for k, v in sorted(extras.items()))
+            fields = record.__dict__
+            base += " " + " ".join(f"{k}={fields[k]!r}" for k in sorted(extras))
         return base
 
 

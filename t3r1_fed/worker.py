@@ -9,6 +9,7 @@ import contextlib
 from t3r1_fed import features, maintenance
 from t3r1_fed.context import Context
 from t3r1_fed.federation.delivery import DeliveryPump
+from t3r1_fed.inbox import backfill
 from t3r1_fed.inbox import worker as inbox_worker
 
 
@@ -24,6 +25,7 @@ class Worker:
             asyncio.create_task(inbox_worker.run(self.ctx, self.stop), name="inbox-worker"),
             asyncio.create_task(DeliveryPump(self.ctx).run(self.stop), name="delivery-pump"),
             asyncio.create_task(maintenance.run(self.ctx, self.stop), name="maintenance"),
+            asyncio.create_task(backfill.run(self.ctx, self.stop), name="backfill"),
         ]
 
     async def close(self) -> None:

@@ -158,7 +158,8 @@ async def account_statuses(request: web.Request) -> web.Response:
         viewer = await optional_viewer(request, s, "read:statuses")
         actor = await actor_or_404(s, account_id(request))
         refs = await status_refs(s, actor, page, request.query)
-        docs = await statuses_view.render(ctx, s, viewer.actor if viewer else None, refs)
+        docs = await statuses_view.render(ctx, s, viewer.actor if viewer else None, refs,
+                                          filter_context="account")
     # Links follow the rows read, not the rows shown, so hidden statuses do not stop paging.
     return with_link(request, json_response(docs), [r.sid for r in refs])
 
@@ -204,7 +205,7 @@ async def _follow_page(
         rows = list((await s.execute(q)).all())
         if page.ascending:
             rows.reverse()
-        docs = [await entities.account(s, ctx.settings, a) for _, a in rows]
+        docs = await entities.account_list(s, ctx.settings, [a for _, a in rows])
     return with_link(request, json_response(docs), [fid for fid, _ in rows])
 
 
@@ -231,13 +232,13 @@ async def familiar_followers(request: web.Request) -> web.Response:
                 continue
             accounts: list[dict[str, Any]] = []
             if not await hidden_members(s, target, viewer):
-                rows = (await s.execute(
+                rows = list((await s.execute(
                     select(Actor).join(Follow, Follow.follower_id == Actor.id)
                     .where(Follow.followee_id == aid, Follow.state == "accepted",
                            Actor.id.in_(mine), Actor.deleted_at.is_(None))
                     .order_by(Follow.id.desc()).limit(40)
-                )).scalars()
-                accounts = [await entities.account(s, ctx.settings, a) for a in rows]
+                )).scalars())
+                accounts = await entities.account_list(s, ctx.settings, rows)
             out.append({"id": str(aid), "accounts": accounts})
     return json_response(out)
 

@@ -6,21 +6,28 @@ the strictest parser, requires (../shared/INTEROP.md §6).
 
 from __future__ import annotations
 
+import html
 import math
+import re
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed import __version__
 from t3r1_fed.config import Settings
 from t3r1_fed.context import Context
-from t3r1_fed.db.models import Actor, Follow, Object, User
+from t3r1_fed.coops.directory import shown_fields
+from t3r1_fed.db import ids
+from t3r1_fed.db.models import Actor, Follow, Object, Share, User
 from t3r1_fed.db.models_api import Filter, FilterKeyword, Marker, UserList
-from t3r1_fed.db.models_coops import Media
+from t3r1_fed.db.models_coops import Media, Profile
 from t3r1_fed.media.upload import THUMB_SIZE, media_url, thumb_url
-from t3r1_fed.vocab.sanitize import plain_text
+from t3r1_fed.vocab.sanitize import plain_text, sanitize_html
 
 MASTODON_VERSION = "4.3.0"
 LANGUAGES = ["fr", "en"]
@@ -49,15 +56,37 @@ async def _counts(
     return {k: n for k, n in rows}
 
 
-async def account_counts(session: AsyncSession, actor_id: int) -> tuple[int, int, int]:
+# Kinds of objects that are statuses (api/statuses_view.STATUS_KINDS; not imported from
+# there: statuses_view imports this module).
+STATUS_KINDS = ("post", "thread", "reply", "event", "poll")
+MAX_FIELDS = 16
+MAX_EMOJIS = 64
+SHORTCODE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class AccountStats:
+    """Counters of an account, and its rendering extras (fields, emojis, roles)."""
+
+    followers: int = 0
+    following: int = 0
+    statuses: int = 0  # its statuses (not its boosts: see accounts_counts)
+    last_status: datetime | None = None
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    emojis: list[dict[str, Any]] = field(default_factory=list)
+    roles: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def account_counts(session: AsyncSession, actor_id: int) -> AccountStats:
     docs = await accounts_counts(session, [actor_id])
-    return docs.get(actor_id, (0, 0, 0))
+    return docs.get(actor_id, AccountStats())
 
 
 async def accounts_counts(
     session: AsyncSession, actor_ids: list[int]
-) -> dict[int, tuple[int, int, int]]:
-    """(followers, following, statuses) of each actor, three queries for any number."""
+) -> dict[int, AccountStats]:
+    """Counters, profile fields and roles of each actor, in one query for any number
+    (correlated subqueries)."""
     if not actor_ids:
         return {}
     followers = (
@@ -68,22 +97,102 @@ async def accounts_counts(
         select(func.count()).select_from(Follow)
         .where(Follow.follower_id == Actor.id, Follow.state == "accepted").scalar_subquery()
     )
-    statuses = (
-        select(func.count()).select_from(Object)
-        .where(Object.author_id == Actor.id, Object.deleted_at.is_(None)).scalar_subquery()
-    )
+    own = (Object.author_id == Actor.id, Object.deleted_at.is_(None),
+           Object.removed_at.is_(None), Object.kind.in_(STATUS_KINDS))
+    # Boosts are not counted in `statuses_count` (Mastodon counts them): counting a
+    # cooperative's redistributions on every rendering costs too much without cached
+    # counters (bench/timeline.py); `last_status_at` does take them into account.
+    statuses = select(func.count()).select_from(Object).where(*own).scalar_subquery()
+    # The newest status id tells when it arrived (db/ids.py: time-ordered), as Mastodon's
+    # `last_status_at` is the time its latest status was stored; (actor, sid) indexes.
+    last_own = select(func.max(Object.sid)).where(*own).scalar_subquery()
+    last_boost = select(func.max(Share.sid)).where(Share.actor_id == Actor.id).scalar_subquery()
+    admin = exists().where(User.actor_id == Actor.id, User.is_admin.is_(True))
     rows = await session.execute(
-        select(Actor.id, followers, following, statuses).where(Actor.id.in_(actor_ids))
+        select(Actor.id, followers, following, statuses, last_own, last_boost, admin, Profile)
+        .outerjoin(Profile, Profile.actor_id == Actor.id)
+        .where(Actor.id.in_(actor_ids))
     )
-    found = {a: (fo, fg, st) for a, fo, fg, st in rows}
-    return {a: found.get(a, (0, 0, 0)) for a in actor_ids}
+    out = {}
+    for aid, fo, fg, st, lo, lb, is_admin, profile in rows:
+        newest = max((int(x) for x in (lo, lb) if x is not None), default=None)
+        fields = [{"name": name, "value": html.escape(value), "verified_at": None}
+                  for name, value in shown_fields(profile)]
+        out[aid] = AccountStats(fo, fg, st, None if newest is None else ids.sid_time(newest),
+                                fields, [], [ADMIN_ROLE] if is_admin else [])
+    return {a: out.get(a, AccountStats()) for a in actor_ids}
 
 
-def account_doc(settings: Settings, actor: Actor, counts: tuple[int, int, int]) -> dict[str, Any]:
-    followers, following, statuses = counts
+# Mastodon shows highlighted roles on profiles; ours: instance admins (credential_account).
+ADMIN_ROLE: dict[str, Any] = {"id": "3", "name": "Admin", "color": ""}
+
+
+def _raw_doc(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
+def remote_fields(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A remote actor's `PropertyValue` attachments as Mastodon fields (sanitised)."""
+    out: list[dict[str, Any]] = []
+    for item in _as_list(doc.get("attachment")):
+        if not isinstance(item, dict) or item.get("type") != "PropertyValue":
+            continue
+        name, value = item.get("name"), item.get("value")
+        if isinstance(name, str) and isinstance(value, str) and name.strip():
+            out.append({"name": plain_text(name)[:255], "value": sanitize_html(value[:2048]),
+                        "verified_at": None})
+        if len(out) >= MAX_FIELDS:
+            break
+    return out
+
+
+def custom_emojis(raw: str | None) -> list[dict[str, Any]]:
+    """CustomEmoji entities of the `Emoji` tags of a remote JSON document (referenced,
+    never proxied: the remote image URL)."""
+    if not raw or '"Emoji"' not in raw:
+        return []
+    return emojis_of(_raw_doc(raw))
+
+
+def emojis_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for tag in _as_list(doc.get("tag")):
+        if not isinstance(tag, dict) or tag.get("type") != "Emoji":
+            continue
+        name = tag.get("name")
+        icon = tag.get("icon")
+        url = icon.get("url") if isinstance(icon, dict) else None
+        if not isinstance(name, str) or not isinstance(url, str):
+            continue
+        code = name.strip(":")
+        if SHORTCODE.match(code) and url.startswith(("https://", "http://")):
+            out.append({"shortcode": code, "url": url, "static_url": url,
+                        "visible_in_picker": False, "category": None})
+        if len(out) >= MAX_EMOJIS:
+            break
+    return out
+
+
+def account_doc(settings: Settings, actor: Actor, stats: AccountStats) -> dict[str, Any]:
     avatar = actor.icon_url or placeholder_image(settings)
     header = placeholder_image(settings)
     created = actor.created_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    fields, emojis = stats.fields, stats.emojis
+    if not actor.local and actor.raw:
+        raw = _raw_doc(actor.raw)
+        fields = remote_fields(raw)
+        emojis = emojis_of(raw) if '"Emoji"' in actor.raw else []
+    last = stats.last_status
     return {
         "id": str(actor.id),
         "username": actor.username,
@@ -97,8 +206,8 @@ def account_doc(settings: Settings, actor: Actor, counts: tuple[int, int, int]) 
         "header": header,
         "header_static": header,
         "locked": actor.manually_approves_followers,
-        "fields": [],
-        "emojis": [],
+        "fields": fields,
+        "emojis": emojis,
         "bot": actor.type in {"Service", "Application"},
         "group": actor.type == "Group",
         "discoverable": actor.discoverable,
@@ -109,10 +218,11 @@ def account_doc(settings: Settings, actor: Actor, counts: tuple[int, int, int]) 
         "suspended": False,
         "limited": False,
         "created_at": iso(created),
-        "last_status_at": None,
-        "statuses_count": statuses,
-        "followers_count": followers,
-        "following_count": following,
+        "last_status_at": last.astimezone(UTC).strftime("%Y-%m-%d") if last else None,
+        "statuses_count": stats.statuses,
+        "followers_count": stats.followers,
+        "following_count": stats.following,
+        "roles": list(stats.roles),
     }
 
 
@@ -120,12 +230,54 @@ async def account(session: AsyncSession, settings: Settings, actor: Actor) -> di
     return account_doc(settings, actor, await account_counts(session, actor.id))
 
 
+# Counters of the accounts embedded in statuses, kept briefly per instance (key: domain,
+# actor id): a home page names the same few cooperatives again and again, and counting a
+# busy cooperative's statuses costs milliseconds. Mastodon's counters are cached too;
+# account pages, verify_credentials and listings always count afresh.
+STATS_TTL = 10.0
+_STATS_MAX = 20_000
+_stats_cache: dict[tuple[str, int], tuple[float, AccountStats]] = {}
+
+
+async def _cached_counts(
+    session: AsyncSession, settings: Settings, actor_ids: list[int]
+) -> dict[int, AccountStats]:
+    now = time.monotonic()
+    out: dict[int, AccountStats] = {}
+    missing: list[int] = []
+    for aid in actor_ids:
+        hit = _stats_cache.get((settings.domain, aid))
+        if hit is not None and hit[0] > now:
+            out[aid] = hit[1]
+        else:
+            missing.append(aid)
+    if missing:
+        fresh = await accounts_counts(session, missing)
+        if len(_stats_cache) > _STATS_MAX:
+            _stats_cache.clear()
+        for aid, stats in fresh.items():
+            _stats_cache[(settings.domain, aid)] = (now + STATS_TTL, stats)
+        out.update(fresh)
+    return out
+
+
 async def accounts(
-    session: AsyncSession, settings: Settings, actors: list[Actor]
+    session: AsyncSession, settings: Settings, actors: list[Actor], *, cached: bool = False
 ) -> dict[int, dict[str, Any]]:
-    """Account entities by actor id, with the counters of all of them in three queries."""
-    counts = await accounts_counts(session, [a.id for a in actors])
+    """Account entities by actor id, with the counters of all of them in one query
+    (`cached`: counters up to STATS_TTL seconds old, for accounts embedded in statuses)."""
+    ids_ = [a.id for a in actors]
+    counts = await (_cached_counts(session, settings, ids_) if cached
+                    else accounts_counts(session, ids_))
     return {a.id: account_doc(settings, a, counts[a.id]) for a in actors}
+
+
+async def account_list(
+    session: AsyncSession, settings: Settings, actors: list[Actor]
+) -> list[dict[str, Any]]:
+    """Account entities of `actors`, in order (listings: followers, search …)."""
+    docs = await accounts(session, settings, actors)
+    return [docs[a.id] for a in actors]
 
 
 async def credential_account(
@@ -136,9 +288,13 @@ async def credential_account(
         select(func.count()).select_from(Follow)
         .where(Follow.followee_id == actor.id, Follow.state == "pending")
     )).scalar_one()
+    profile = (await session.execute(
+        select(Profile).where(Profile.actor_id == actor.id))).scalar()
     doc["source"] = {
         "note": plain_text(actor.summary or ""),
-        "fields": [],
+        # The directory profile's published fields, as typed (api: HTML-escaped).
+        "fields": [{"name": name, "value": value, "verified_at": None}
+                   for name, value in shown_fields(profile)],
         "privacy": "public",
         "sensitive": False,
         "language": "fr",
@@ -157,7 +313,7 @@ async def credential_account(
     return doc
 
 
-def _configuration_common() -> dict[str, Any]:
+def _configuration_common(settings: Settings) -> dict[str, Any]:
     return {
         "statuses": {
             "max_characters": MAX_STATUS_CHARS,
@@ -166,8 +322,8 @@ def _configuration_common() -> dict[str, Any]:
         },
         "media_attachments": {
             "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
-            "image_size_limit": 20 * 1024 * 1024,
-            "image_matrix_limit": 40_000_000,
+            "image_size_limit": settings.media_max_bytes,  # media/upload.py's caps
+            "image_matrix_limit": settings.media_max_pixels,
             "video_size_limit": 0,
             "video_frame_rate_limit": 0,
             "video_matrix_limit": 0,
@@ -190,7 +346,7 @@ def instance_v1(
     settings: Settings, *, users: int, statuses: int, domains: int,
     contact: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    conf = _configuration_common()
+    conf = _configuration_common(settings)
     conf["accounts"] = {"max_featured_tags": 0}
     return {
         "uri": settings.domain,
@@ -215,7 +371,7 @@ def instance_v1(
 def instance_v2(
     settings: Settings, *, active_month: int, contact: dict[str, Any] | None
 ) -> dict[str, Any]:
-    conf = _configuration_common()
+    conf = _configuration_common(settings)
     conf["urls"] = {"streaming": streaming_url(settings)}  # streaming/handlers.py
     conf["accounts"] = {"max_featured_tags": 0, "max_pinned_statuses": 0}
     conf["translation"] = {"enabled": False}

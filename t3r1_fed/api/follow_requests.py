@@ -55,7 +55,7 @@ async def index(request: web.Request) -> web.Response:
         rows = list((await s.execute(q.limit(page.limit))).all())
         if page.ascending:
             rows.reverse()
-        docs = [await entities.account(s, ctx.settings, a) for _, a in rows]
+        docs = await entities.account_list(s, ctx.settings, [a for _, a in rows])
     return with_link(request, json_response(docs), [fid for fid, _ in rows])
 
 

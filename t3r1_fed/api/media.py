@@ -266,6 +266,8 @@ async def create(request: web.Request) -> web.Response:
             try:
                 media = await up.upload(ctx, session, owner, form.file, filename=form.filename,
                                         description=description)
+            except up.QuotaExceeded as e:  # nothing stored (media/quota.py)
+                raise _unprocessable(str(e)) from e
             except up.UploadRefused as e:
                 if e.status == 413:
                     raise _too_large(ctx.settings.media_max_bytes, message=str(e)) from e

@@ -128,7 +128,8 @@ async def render_all(
             select(Object.id, Object.sid).where(Object.id.in_(object_ids))
         ))}
     refs = [StatusRef(sids[oid], oid) for oid in object_ids if oid in sids]
-    statuses = {int(doc["id"]): doc for doc in await render(ctx, session, viewer.actor, refs)}
+    statuses = {int(doc["id"]): doc for doc in await render(
+        ctx, session, viewer.actor, refs, filter_context="notifications")}
     out: list[dict[str, Any]] = []
     for n in rows:
         account = accounts.get(n.from_actor_id)

@@ -148,7 +148,8 @@ async def render_groups(
     refs = {g.row.n.object_id: StatusRef(g.row.sid, g.row.n.object_id)
             for g in groups if g.row.n.object_id is not None and g.row.sid is not None}
     statuses = {int(d["id"]): d for d in await render(ctx, session, viewer.actor,
-                                                       list(refs.values()))}
+                                                       list(refs.values()),
+                                                       filter_context="notifications")}
     shown: list[dict[str, Any]] = []
     account_ids: dict[int, None] = {}
     for g in groups:

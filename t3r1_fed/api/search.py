@@ -11,6 +11,7 @@ the viewer may see them; a free-text status search covers the public and unliste
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -160,8 +161,44 @@ async def search_statuses(
     return await statuses_view.render(ctx, session, me, refs)
 
 
-def tag_entity(ctx: Context, name: str) -> dict[str, Any]:
-    return {"name": name, "url": f"{ctx.settings.base_url}/tags/{name}", "history": []}
+def tag_entity(ctx: Context, name: str,
+               history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"name": name, "url": f"{ctx.settings.base_url}/tags/{name}",
+            "history": history if history is not None else []}
+
+
+HISTORY_DAYS = 7
+MAX_HISTORY_ROWS = 20_000
+
+
+async def tag_histories(
+    session: AsyncSession, names: list[str], now: datetime | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Mastodon's Tag `history` of each tag: the last 7 days (today first), each day's
+    public statuses (`uses`) and distinct authors (`accounts`); `day` is the UNIX time of
+    the day's midnight (UTC), every value a string."""
+    today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=n) for n in range(HISTORY_DAYS)]
+    uses: dict[tuple[str, int], int] = {}
+    authors: dict[tuple[str, int], set[int]] = {}
+    if names:
+        rows = await session.execute(
+            select(ObjectTag.tag, Object.published, Object.author_id)
+            .join(Object, Object.id == ObjectTag.object_id)
+            .where(ObjectTag.tag.in_(names), Object.published >= days[-1],
+                   Object.deleted_at.is_(None), Object.removed_at.is_(None),
+                   Object.visibility.in_(("public", "unlisted")))
+            .limit(MAX_HISTORY_ROWS)
+        )
+        for tag, published, author in rows:
+            day = (today - published.astimezone(UTC).replace(
+                hour=0, minute=0, second=0, microsecond=0)).days
+            if 0 <= day < HISTORY_DAYS:
+                uses[(tag, day)] = uses.get((tag, day), 0) + 1
+                authors.setdefault((tag, day), set()).add(author)
+    return {name: [{"day": str(int(d.timestamp())), "uses": str(uses.get((name, n), 0)),
+                    "accounts": str(len(authors.get((name, n), ())))}
+                   for n, d in enumerate(days)] for name in names}
 
 
 async def search_hashtags(
@@ -181,8 +218,10 @@ async def search_hashtags(
             .order_by((ObjectTag.tag == term).desc(), uses.desc(), ObjectTag.tag)
             .offset(offset).limit(limit))
     out = []
-    for tag, _ in (await session.execute(stmt)).all():
-        doc = tag_entity(ctx, tag)
+    found = [tag for tag, _ in (await session.execute(stmt)).all()]
+    histories = await tag_histories(session, found)
+    for tag in found:
+        doc = tag_entity(ctx, tag, histories[tag])
         if viewer is not None:
             doc["following"] = False
         out.append(doc)
@@ -229,7 +268,7 @@ async def search_v2(request: web.Request) -> web.Response:
         if kind in ("", "accounts"):
             actors = await search_accounts(ctx, s, viewer, q, limit=limit, offset=offset,
                                            resolve=resolve, following=following)
-            result["accounts"] = [await entities.account(s, ctx.settings, a) for a in actors]
+            result["accounts"] = await entities.account_list(s, ctx.settings, list(actors))
         if kind in ("", "statuses"):
             result["statuses"] = await search_statuses(
                 ctx, s, viewer, q, limit=limit, offset=offset, resolve=resolve,
@@ -254,7 +293,7 @@ async def accounts_search(request: web.Request) -> web.Response:
             resolve=bool(flag(values, "resolve", False)),
             following=bool(flag(values, "following", False)),
         )
-        docs = [await entities.account(s, ctx.settings, a) for a in actors]
+        docs = await entities.account_list(s, ctx.settings, list(actors))
     return json_response(docs)
 
 

@@ -23,6 +23,7 @@ from t3r1_fed.api.compose import ComposeError, PollSpec, StatusInput, post_statu
 from t3r1_fed.api.entities import MAX_MEDIA
 from t3r1_fed.api.media import claim_media
 from t3r1_fed.api.pagination import page_params, with_link
+from t3r1_fed.api.preferences import PREFERENCES
 from t3r1_fed.api.routing import add, get
 from t3r1_fed.api.statuses_view import (
     STATUS_KINDS,
@@ -41,6 +42,7 @@ from t3r1_fed.db.models import Actor, Like, Object, Share, utcnow
 from t3r1_fed.db.models_api import IdempotencyKey
 from t3r1_fed.db.models_coops import Media
 from t3r1_fed.httputil import json_response
+from t3r1_fed.inbox.backfill import thread_opened
 from t3r1_fed.media.attach import attachment_dict, link_media
 from t3r1_fed.oauth.auth import json_exc
 from t3r1_fed.outbox.publish import followers_of, publish
@@ -79,8 +81,8 @@ async def _status_obj(
 
 
 async def _one(ctx: Context, session: AsyncSession, viewer: Actor | None,
-               ref: StatusRef) -> dict[str, Any]:
-    docs = await render(ctx, session, viewer, [ref])
+               ref: StatusRef, filter_context: str | None = None) -> dict[str, Any]:
+    docs = await render(ctx, session, viewer, [ref], filter_context=filter_context)
     if not docs:
         raise _not_found()
     return docs[0]
@@ -129,7 +131,9 @@ def _status_input(p: dict[str, Any]) -> StatusInput:
         spoiler_text=(railsparams.as_str(p.get("spoiler_text"), field="spoiler_text") or ""
                       ).strip(),
         sensitive=bool(railsparams.as_bool(p.get("sensitive"), field="sensitive")),
-        language=railsparams.as_str(p.get("language"), field="language") or None,
+        # Mastodon falls back on the author's default posting language (api/preferences.py).
+        language=(railsparams.as_str(p.get("language"), field="language")
+                  or PREFERENCES["posting:default:language"]),
         poll=poll,
     )
 
@@ -213,7 +217,7 @@ async def show_status(request: web.Request) -> web.Response:
         viewer = await optional_viewer(request, s, "read:statuses")
         me = viewer.actor if viewer else None
         ref, _ = await _status_obj(s, me, request.match_info["id"])
-        return json_response(await _one(ctx, s, me, ref))
+        return json_response(await _one(ctx, s, me, ref, "thread"))
 
 
 async def show_statuses(request: web.Request) -> web.Response:
@@ -282,11 +286,15 @@ async def status_context(request: web.Request) -> web.Response:
         viewer = await optional_viewer(request, s, "read:statuses")
         me = viewer.actor if viewer else None
         _, obj = await _status_obj(s, me, request.match_info["id"])
+        if me is not None:  # a member opens a remote thread: FEP-f228 backfill, in the worker
+            await thread_opened(ctx, obj)
         up = [o for o in await _ancestors(s, obj) if o.kind in STATUS_KINDS]
         down = [o for o in await _descendants(s, obj) if o.kind in STATUS_KINDS]
         return json_response({
-            "ancestors": await render(ctx, s, me, [ref_of_object(o) for o in up]),
-            "descendants": await render(ctx, s, me, [ref_of_object(o) for o in down]),
+            "ancestors": await render(ctx, s, me, [ref_of_object(o) for o in up],
+                                      filter_context="thread"),
+            "descendants": await render(ctx, s, me, [ref_of_object(o) for o in down],
+                                        filter_context="thread"),
         })
 
 

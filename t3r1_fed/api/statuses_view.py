@@ -18,9 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from t3r1_fed.api import entities
+from t3r1_fed.api.filter_match import (
+    CompiledFilter,
+    active_filters,
+    filter_results,
+    searchable_text,
+)
 from t3r1_fed.context import Context
 from t3r1_fed.db import ids
-from t3r1_fed.db.models import Actor, Follow, Like, Mention, Object, Share
+from t3r1_fed.db.models import Actor, Follow, Like, Mention, Object, Share, User
 from t3r1_fed.db.models_coops import Media, ObjectTag, Poll, PollOption, PollVote
 
 # Kinds of objects that are statuses (FAQ entries, documents and files have their own views).
@@ -249,7 +255,7 @@ async def _load(
     actors = list((await session.execute(
         select(Actor).where(Actor.id.in_(list(actor_ids)))
     )).scalars()) if actor_ids else []
-    accounts = await entities.accounts(session, ctx.settings, actors)
+    accounts = await entities.accounts(session, ctx.settings, actors, cached=True)
     return _Batch(objects, shares, accounts, parents, media, mentions, tags, replies,
                   reblogs, favourites, my_likes, my_shares, polls), aud
 
@@ -303,7 +309,7 @@ def _status(ctx: Context, b: _Batch, obj: Object, viewer: Actor | None) -> dict[
         "media_attachments": [attachment(ctx, m) for m in b.media.get(obj.id, [])],
         "mentions": [_mention(a) for a in b.mentions.get(obj.id, [])],
         "tags": [{"name": t, "url": tag_base + t} for t in b.tags.get(obj.id, [])],
-        "emojis": [],
+        "emojis": [] if obj.local else entities.custom_emojis(obj.raw),
         "card": None,
         "poll": _poll(poll[0], poll[1], poll[2], viewer) if poll else None,
         "application": None,
@@ -350,14 +356,36 @@ def _boost(b: _Batch, share: Share, original: dict[str, Any],
     }
 
 
+async def _filters(session: AsyncSession, viewer: Actor | None,
+                   context: str | None) -> list[CompiledFilter]:
+    if viewer is None or context is None or not viewer.local:
+        return []
+    uid = (await session.execute(select(User.id).where(User.actor_id == viewer.id))).scalar()
+    return [] if uid is None else await active_filters(session, uid, context)
+
+
+def _filtered(b: _Batch, obj: Object, doc: dict[str, Any],
+              filters: list[CompiledFilter]) -> list[dict[str, Any]]:
+    """FilterResults of the viewer's keyword filters (not on their own statuses, as
+    Mastodon); `hide` ones are returned too, for the app to drop the status."""
+    poll = b.polls.get(obj.id)
+    text = searchable_text(doc["spoiler_text"], obj.content,
+                           [o.name for o in poll[1]] if poll else (),
+                           [m.description for m in b.media.get(obj.id, [])])
+    return filter_results(filters, text)
+
+
 async def render(
     ctx: Context, session: AsyncSession, viewer: Actor | None, refs: Sequence[StatusRef],
-    *, following: frozenset[int] | None = None,
+    *, following: frozenset[int] | None = None, filter_context: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Status entities for `refs`, in order; those `viewer` may not see are left out."""
+    """Status entities for `refs`, in order; those `viewer` may not see are left out.
+    With `filter_context` (home, public, thread, account, notifications), the viewer's
+    keyword filters of that context fill `filtered`."""
     if not refs:
         return []
     b, aud = await _load(ctx, session, viewer, refs, following)
+    filters = await _filters(session, viewer, filter_context)
     out: list[dict[str, Any]] = []
     cache: dict[int, dict[str, Any]] = {}
     for ref in refs:
@@ -367,6 +395,8 @@ async def render(
         doc = cache.get(obj.id)
         if doc is None:
             doc = cache[obj.id] = _status(ctx, b, obj, viewer)
+            if filters and viewer is not None and obj.author_id != viewer.id:
+                doc["filtered"] = _filtered(b, obj, doc, filters)
         if ref.share_id is not None:
             share = b.shares.get(ref.share_id)
             if share is None:

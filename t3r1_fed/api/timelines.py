@@ -182,7 +182,7 @@ async def home(request: web.Request) -> web.Response:
         viewer = await _viewer(s, info.user_id)
         feed, following = await home_feed(s, viewer.id)
         refs = await home_refs(s, feed, page)
-        docs = await render(ctx, s, viewer, refs, following=following)
+        docs = await render(ctx, s, viewer, refs, following=following, filter_context="home")
     return _respond(request, docs, refs)
 
 
@@ -226,7 +226,7 @@ async def _listing(
         refs = [StatusRef(sid, oid) for sid, oid in rows]
         if page.ascending:
             refs.reverse()
-        docs = await render(ctx, s, viewer, refs)
+        docs = await render(ctx, s, viewer, refs, filter_context="public")
     return _respond(request, docs, refs)
 
 
@@ -276,7 +276,7 @@ async def list_timeline(request: web.Request) -> web.Response:
         scoped = Feed(viewer.id, tuple(a for a in feed.authors if a in allowed),
                       tuple(a for a in feed.boosters if a in allowed))
         refs = await home_refs(s, scoped, page) if allowed else []
-        docs = await render(ctx, s, viewer, refs, following=following)
+        docs = await render(ctx, s, viewer, refs, following=following, filter_context="home")
     return _respond(request, docs, refs)
 
 

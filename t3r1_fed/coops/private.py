@@ -18,7 +18,10 @@ cached in `hosts`, federation/software.py):
   post; it is asked again after an hour.
 
 Mastodon members answer the copy: a reply whose `inReplyTo` is one of our copies is stored
-as a reply to the original (ingest hook below), so it joins the original's thread.
+as a reply to the original (ingest hook below), so it joins the original's thread. The copy
+of a poll is a `Question` carrying the poll's options and counts: votes on it count on the
+poll (inbox/polls.py) and each new count updates the copy. Deletions and thread removals
+reach the copies (coops/private_moderation.py).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ FEP_1B12: Final = frozenset(
 )
 MAX_COPY_ATTACHMENTS = 4  # what Mastodon shows
 COPY_KIND = "copy"  # objects.kind of a group-authored copy (author = the group)
+POLL_KEYS = ("oneOf", "anyOf", "endTime", "closed", "votersCount")  # carried to a poll's copy
 
 
 def iso(dt: datetime | None = None) -> str:
@@ -149,6 +153,8 @@ async def find_copy(session: AsyncSession, group: Actor, original_uri: str) -> O
         Object.kind == COPY_KIND,
         Object.url == original_uri,
     )
+    # A thread removed then restored has a withdrawn copy and a new one: the live one first.
+    q = q.order_by(Object.deleted_at.is_not(None), Object.id.desc())
     return (await session.execute(q.limit(1))).scalar()
 
 
@@ -179,7 +185,25 @@ async def _copy_document(
         doc["summary"] = obj.summary
     if obj.language:
         doc["contentMap"] = {obj.language: doc["content"]}
+    if obj.type == "Question":
+        poll_fields(obj, doc)
     return doc
+
+
+def poll_fields(obj: Object, doc: dict[str, Any]) -> None:
+    """The copy of a poll is a `Question` itself, with the original's options, counts and
+    closing (its document holds the counts as last published): Mastodon members then see
+    the poll and vote on the copy (inbox/polls.py maps those votes to the original)."""
+    try:
+        original = orjson.loads(obj.raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return
+    if not isinstance(original, dict):
+        return
+    doc["type"] = "Question"
+    for key in POLL_KEYS:
+        if key in original:
+            doc[key] = original[key]
 
 
 async def _send_copy(
@@ -190,7 +214,7 @@ async def _send_copy(
     row = Object(
         uri=uri,
         local=True,
-        type="Note",
+        type=doc["type"],
         author_id=group.id,
         group_id=None,  # not content of the cooperative: a rendering of `obj` for Mastodon
         summary=obj.summary,
@@ -300,6 +324,9 @@ async def announce_update_private(
     del coop
     announce, copy = await members_by_form(ctx, session, group)
     await _announce(ctx, session, group, activity, announce)
+    from t3r1_fed.coops.private_moderation import copies_follow_moderation
+
+    await copies_follow_moderation(ctx, session, group, activity, copy)
     if activity.get("type") != "Update":
         return
     obj = await _original(session, activity)
@@ -312,6 +339,7 @@ async def announce_update_private(
     doc["updated"] = iso()
     row.content, row.summary, row.sensitive = doc["content"], obj.summary, obj.sensitive
     row.in_reply_to, row.raw, row.updated = doc["inReplyTo"], orjson.dumps(doc).decode(), utcnow()
+    row.type = doc["type"]
     if copy:
         update = {
             "id": ctx.uris.activity(),
@@ -357,14 +385,6 @@ async def announce_delete_private(
     row = await find_copy(session, group, obj.uri)
     if row is None or row.deleted_at is not None:
         return
-    row.deleted_at, row.content = utcnow(), None
-    if copy:
-        gone = {
-            "id": ctx.uris.activity(),
-            "type": "Delete",
-            "actor": group.uri,
-            "object": {"id": row.uri, "type": "Tombstone"},
-            "to": followers,
-            "cc": [],
-        }
-        await publish(ctx, session, group, gone, recipients=copy, public=False)
+    from t3r1_fed.coops.private_moderation import delete_copy
+
+    await delete_copy(ctx, session, group, row, copy)

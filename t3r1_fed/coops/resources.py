@@ -135,6 +135,7 @@ async def create_folder(
         coop_actor_id=group.id,
         parent_id=parent.id if parent else None,
         name=name,
+        creator_id=actor.id,
     )
     session.add(folder)
     await session.flush()

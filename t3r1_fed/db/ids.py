@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Final
 
 OBJECT: Final = 0
@@ -70,6 +71,11 @@ def share_sid() -> int:
 
 def kind_of(sid: int) -> int:
     return sid & 1
+
+
+def sid_time(sid: int) -> datetime:
+    """When an id was minted (its millisecond), in UTC."""
+    return datetime.fromtimestamp(ms_of(sid) / 1000, tz=UTC)
 
 
 def sid_floor(ms: int) -> int:

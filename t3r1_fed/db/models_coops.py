@@ -90,6 +90,8 @@ class ResourceFolder(Base):
     )
     name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who made it (local folders): may rename and move it besides the moderators.
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey(ACTOR_FK, ondelete="SET NULL"))
 
 
 class Resource(Base):
@@ -233,4 +235,22 @@ class Flag(Base):
     object_uris: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     comment: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContextBackfill(Base):
+    """A remote thread's FEP-7888 `context` collection to fetch (FEP-f228 backfill,
+    inbox/backfill.py): requested when a reply arrives whose thread root is unknown, fetched
+    by the worker at most once per `BACKFILL_INTERVAL` per context."""
+
+    __tablename__ = "context_backfills"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    context: Mapped[str] = mapped_column(String(2048), unique=True)
+    # The (remote) cooperative the thread belongs to: backfilled posts are filed there.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey(ACTOR_FK, ondelete="SET NULL"))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: nothing due
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker's lease
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last fetch started
+    stored_items: Mapped[int] = mapped_column(Integer, default=0)  # new posts, last fetch
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -50,17 +50,25 @@ def _claim_deliveries_stmt() -> Any:
     )
 
 
-async def claim_deliveries(session: AsyncSession, limit: int, lease: float) -> list[Any]:
+async def claim_deliveries(
+    session: AsyncSession, limit: int, lease: float, *, commit: bool = True
+) -> list[Any]:
+    """Claim up to `limit` due rows; `commit=False` leaves the commit to the caller (the
+    delivery pump records the previous outcomes in the same transaction)."""
     now = utcnow()
     stmt = _claim_deliveries_stmt()
     params = {"now": now, "lim": limit, "until": now + timedelta(seconds=lease)}
     rows = list((await session.execute(stmt, params)).all())
-    await session.commit()
+    if commit:
+        await session.commit()
     return rows
 
 
-async def claim_inbox_items(session: AsyncSession, limit: int, lease: float) -> list[Any]:
-    now = utcnow()
+@functools.cache
+def _claim_inbox_items_stmt() -> Any:
+    """The inbox claim, built once (the worker polls it several times a second even when
+    idle). Bound per call: `now`, `lim` and `until`, as for deliveries."""
+    now = bindparam("now", type_=UTCDateTime())
     inner = (
         select(InboxItem.id)
         .where(
@@ -69,16 +77,21 @@ async def claim_inbox_items(session: AsyncSession, limit: int, lease: float) -> 
             or_(InboxItem.locked_until.is_(None), InboxItem.locked_until < now),
         )
         .order_by(InboxItem.id)
-        .limit(limit)
+        .limit(bindparam("lim", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
-    stmt = (
-        update(InboxItem)
-        .where(InboxItem.id.in_(inner.scalar_subquery()))
-        .values(locked_until=now + timedelta(seconds=lease), attempts=InboxItem.attempts + 1)
-        .returning(InboxItem.id, InboxItem.body, InboxItem.recipient, InboxItem.attempts)
-        .execution_options(synchronize_session=False)
+    t = cast(Table, InboxItem.__table__)
+    return (
+        update(t)
+        .where(t.c.id.in_(inner.scalar_subquery()))
+        .values(locked_until=bindparam("until", type_=UTCDateTime()), attempts=t.c.attempts + 1)
+        .returning(t.c.id, t.c.body, t.c.recipient, t.c.attempts)
     )
-    rows = list((await session.execute(stmt)).all())
+
+
+async def claim_inbox_items(session: AsyncSession, limit: int, lease: float) -> list[Any]:
+    now = utcnow()
+    params = {"now": now, "lim": limit, "until": now + timedelta(seconds=lease)}
+    rows = list((await session.execute(_claim_inbox_items_stmt(), params)).all())
     await session.commit()
     return rows

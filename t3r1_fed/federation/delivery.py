@@ -238,18 +238,29 @@ class DeliveryPump:
         self.done: list[tuple[Any, Outcome]] = []
         self._outgoing: dict[int, Outgoing | None] = {}
 
-    async def _claim(self, n: int) -> int:
-        async with self.ctx.sessions() as session:
-            rows = await claim_deliveries(session, n, self.ctx.settings.lease_seconds)
-            need = {r.activity_id for r in rows} - self._outgoing.keys()
-            if need:
-                loaded = await _load_outgoing(session, need)
-                for aid in need:
-                    self._outgoing[aid] = loaded.get(aid)
+    async def _record_and_claim(self, n: int) -> int:
+        """Record the finished deliveries and claim up to `n` due rows, in one transaction
+        (one commit per step instead of two); start a task per claimed row."""
+        results, self.done = self.done, []
+        if not results and n <= 0:
+            return 0
+        rows: list[Any] = []
+        async with self.ctx.sessions() as session, session.begin():
+            if results:
+                await self._record(session, results)
+            if n > 0:
+                await session.flush()  # a circuit just opened keeps its host's rows waiting
+                rows = await claim_deliveries(
+                    session, n, self.ctx.settings.lease_seconds, commit=False)
+                need = {r.activity_id for r in rows} - self._outgoing.keys()
+                if need:
+                    loaded = await _load_outgoing(session, need)
+                    for aid in need:
+                        self._outgoing[aid] = loaded.get(aid)
         if len(self._outgoing) > 256:  # small cache: a fan-out reuses its activity's body
             keep = {r.activity_id for r in rows}
             self._outgoing = {k: v for k, v in self._outgoing.items() if k in keep}
-        for row in rows:
+        for row in rows:  # after the commit: the claims are durable
             task = asyncio.create_task(self._one(row, self._outgoing.get(row.activity_id)))
             self.inflight.add(task)
         return len(rows)
@@ -257,28 +268,21 @@ class DeliveryPump:
     async def _one(self, row: Any, out: Outgoing | None) -> tuple[Any, Outcome]:
         return row, await _attempt(self.ctx, row, out)
 
-    async def _flush(self) -> None:
-        if not self.done:
+    async def _record(self, session: AsyncSession, results: list[tuple[Any, Outcome]]) -> None:
+        host_ok: dict[str, bool] = {}
+        await _record_many(self.ctx, session, results)
+        for row, outcome in results:
+            if outcome.host_ok is not None:
+                host_ok[row.host] = host_ok.get(row.host, False) or outcome.host_ok
+        if host_ok and all(host_ok.values()):  # the usual case: one statement
+            await _hosts_ok(self.ctx, session, sorted(host_ok))
             return
-        results, self.done = self.done, []
-        async with self.ctx.sessions() as session, session.begin():
-            host_ok: dict[str, bool] = {}
-            await _record_many(self.ctx, session, results)
-            for row, outcome in results:
-                if outcome.host_ok is not None:
-                    host_ok[row.host] = host_ok.get(row.host, False) or outcome.host_ok
-            if host_ok and all(host_ok.values()):  # the usual case: one statement
-                await _hosts_ok(self.ctx, session, sorted(host_ok))
-                return
-            for host, ok in sorted(host_ok.items()):  # hosts in sorted order: no deadlocks
-                await _host_health(self.ctx, session, host, ok)
+        for host, ok in sorted(host_ok.items()):  # hosts in sorted order: no deadlocks
+            await _host_health(self.ctx, session, host, ok)
 
     async def step(self, *, wait: float) -> bool:
-        """Claim what fits, wait up to `wait` s for a completion, record. True if busy."""
-        claimed = 0
-        free = self.capacity - len(self.inflight)
-        if free > 0:
-            claimed = await self._claim(free)
+        """Wait up to `wait` s for a completion, then record what finished and claim what
+        fits, in one transaction. True if busy."""
         if self.inflight:
             finished, _ = await asyncio.wait(
                 self.inflight, timeout=wait, return_when=asyncio.FIRST_COMPLETED
@@ -288,7 +292,7 @@ class DeliveryPump:
             for t in finished:
                 self.inflight.discard(t)
                 self.done.append(t.result())
-        await self._flush()
+        claimed = await self._record_and_claim(self.capacity - len(self.inflight))
         return bool(claimed or self.inflight)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -62,12 +62,33 @@ def normalize_host(host: str, *, scheme: str | None = None) -> str:
     return _join(_normalize_name(name), port)
 
 
+# A plain URL: lowercase http(s), an authority of letters, digits, dots, hyphens and an
+# optional port, then only unreserved characters and slashes (and a fragment of the same).
+# For these the authority alone decides host_of's answer (or its error), so it is computed
+# once per scheme and authority; every other URL goes through the full parse.
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+(?::[0-9]{1,5})?)(?:/[A-Za-z0-9._~/-]*)?"
+                        r"(?:#[A-Za-z0-9._~/-]*)?\Z")
+
+
 def host_of(url: str) -> str:
     """Return the normalised authority (``host[:port]``) of an absolute http(s) URL.
 
     The scheme's default port is dropped, any other port is kept. Raise
     ``ValueError`` for anything else: relative URLs, other schemes, userinfo.
     """
+    plain = _PLAIN_URL.match(url) if isinstance(url, str) else None
+    if plain is not None:
+        return _plain_host_of(plain.group(1), plain.group(2))
+    return _host_of(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_host_of(scheme: str, authority: str) -> str:
+    """host_of of `scheme://authority/` (errors are raised again, never cached)."""
+    return _host_of(f"{scheme}://{authority}/")
+
+
+def _host_of(url: str) -> str:
     try:
         parsed = URL(url)
     except (ValueError, TypeError) as exc:

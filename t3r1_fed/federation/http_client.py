@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import re
 import socket
@@ -168,6 +169,24 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, delay)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_target(url: str | URL) -> tuple[URL, str, IPAddress | None]:
+    """(URL without fragment, normalised authority, IP literal or None) of a request target.
+
+    Pure, so memoised (a fan-out POSTs to the same inboxes again and again; errors are
+    raised again, never cached). The policy checks on the result run on every request.
+    """
+    # Fragments are never sent: drop them so that the URL passed to signers and
+    # compared with a document's id is the one actually requested.
+    target = (URL(url) if isinstance(url, str) else url).with_fragment(None)
+    authority = host_of(str(url))
+    try:  # IP literals never reach the resolver: the caller checks them
+        literal: IPAddress | None = ipaddress.ip_address(target.raw_host or "")
+    except ValueError:
+        literal = None
+    return target, authority, literal
+
+
 @dataclass(slots=True)
 class _HostSlot:
     semaphore: asyncio.Semaphore
@@ -309,18 +328,11 @@ class SafeHttpClient:
         """Validate one request target; return it with its normalised authority."""
         text = str(url)
         try:
-            # Fragments are never sent: drop them so that the URL passed to signers and
-            # compared with a document's id is the one actually requested.
-            target = (URL(url) if isinstance(url, str) else url).with_fragment(None)
-            authority = host_of(text)
+            target, authority, literal = _parse_target(url)
         except ValueError as exc:
             raise FetchError(f"invalid URL {text!r}: {exc}") from exc
         if target.scheme == "http" and not self._allow_http:
             raise BlockedAddressError(f"plain http is not allowed: {text}")
-        try:  # IP literals never reach the resolver: check them here
-            literal: IPAddress | None = ipaddress.ip_address(target.raw_host or "")
-        except ValueError:
-            literal = None
         if literal is not None and is_blocked_address(literal, self._allow):
             raise BlockedAddressError(f"refused address: {text}")
         return target, authority

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urldefrag
 
 from cryptography.exceptions import InvalidSignature
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from t3r1_fed.federation.httpsig_rfc9421 import (
     BODY_METHODS,
@@ -299,7 +300,13 @@ def parse_request_signature(
     headers. ``base_url`` is our own ``scheme://host[:port]``, needed to rebuild the
     RFC 9421 ``@target-uri``. Raises SignatureError when the request must be refused.
     """
-    ci: CIMultiDict[str] = CIMultiDict(headers.items())
+    # aiohttp's request headers are already a case-insensitive multidict, and nothing here
+    # writes to it: used as is (a copy cost more than the checks that read it).
+    ci: CIMultiDict[str] = (
+        cast(CIMultiDict[str], headers)
+        if isinstance(headers, CIMultiDict | CIMultiDictProxy)
+        else CIMultiDict(headers.items())
+    )
     now = datetime.now(UTC) if now is None else now
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
     if "signature-input" not in ci:
@@ -430,6 +437,9 @@ def _check_digest(headers: CIMultiDict[str], body: bytes) -> None:
     match_digests("Digest", [(name, _b64(value)) for name, _, value in entries], body)
 
 
+# Pure, and every request signed in the same second carries the same Date: memoised
+# (a malformed value raises again each time, errors are not cached).
+@functools.lru_cache(maxsize=1024)
 def _parse_http_date(value: str) -> float:
     try:
         when = parsedate_to_datetime(value)

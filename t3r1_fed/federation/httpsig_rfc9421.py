@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -223,6 +225,7 @@ def serialize_inner_list(inner: InnerList) -> str:
 # --- Shared HTTP helpers (also used by the draft-cavage code in httpsig) ---
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a fan-out signs for the same inboxes again
 def split_url(url: str) -> tuple[str, str, str]:
     """Split an http(s) URL into ``(scheme, authority, path_and_query)``.
 
@@ -246,10 +249,17 @@ def split_url(url: str) -> tuple[str, str, str]:
 
 def http_date(when: datetime | None = None) -> str:
     """Format an RFC 7231 IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``); naive = UTC."""
-    when = datetime.now(UTC) if when is None else when
+    if when is None:
+        return _http_date_at(int(time.time()))
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return format_datetime(when.astimezone(UTC), usegmt=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date_at(second: int) -> str:
+    """http_date() of now, once per second (the format has no sub-second part)."""
+    return format_datetime(datetime.fromtimestamp(second, UTC), usegmt=True)
 
 
 def header_values(headers: CIMultiDict[str], name: str) -> list[str]:

@@ -194,6 +194,12 @@ async def on_delete(inb: Inbound) -> str:
             inb.ctx.key_cache.pop(actor.key_id, None)
         return "actor deleted"
     obj = await stored_object(session, oid or "")
+    if obj is None:
+        from t3r1_fed.inbox.folders import direct_folder_change
+
+        folder = await direct_folder_change(inb)  # a group deletes one of its folders
+        if folder is not None:
+            return folder
     if obj is None or obj.deleted_at is not None:
         raise Ignored("delete of an unknown object")
     if obj.author_id != actor.id:  # a moderator of one of our cooperatives, or nobody
@@ -223,6 +229,7 @@ INNER_ACTIVITIES = frozenset(
         "Flag",
         "Announce",
         "Follow",
+        "Move",  # a folder moved (Mobilizon; inbox/folders.py)
     }
 )
 
@@ -286,6 +293,11 @@ async def _announced_activity(inb: Inbound, announcer: Actor, inner: dict[str, A
     folder = await relayed_folder(inb, announcer, inner)  # Create/Add{ResourceCollection}
     if folder is not None:
         return folder
+    from t3r1_fed.inbox.folders import relayed_folder_change
+
+    changed = await relayed_folder_change(inb, announcer, inner)  # Update/Move/Delete
+    if changed is not None:
+        return changed
     if kind == "Create" and oid:
         try:
             obj = await resolve_object(inb.ctx, inb.session, oid, group=announcer)

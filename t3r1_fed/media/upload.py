@@ -28,6 +28,7 @@ from t3r1_fed.context import Context
 from t3r1_fed.db.models import Actor
 from t3r1_fed.db.models_coops import Media
 from t3r1_fed.media.blurhash import blurhash
+from t3r1_fed.media.quota import over_quota
 from t3r1_fed.media.storage import new_key
 
 THUMB_SIZE: Final = 400
@@ -80,6 +81,10 @@ class UploadRefused(ValueError):
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
+
+
+class QuotaExceeded(UploadRefused):
+    """The member's (or the cooperative's) storage quota would be exceeded (media/quota.py)."""
 
 
 @dataclass(frozen=True)
@@ -257,11 +262,16 @@ async def upload(
 ) -> Media:
     """Store an upload by `owner` and return its (flushed) Media row, not yet attached.
 
-    Raises UploadRefused (413 for size/pixel caps, 422 otherwise). Files written before a
+    Raises UploadRefused (413 for size/pixel caps, 422 otherwise; QuotaExceeded, 422, when
+    the owner's or the cooperative's storage quota would be exceeded). Files written before a
     later failure in the caller's transaction are removed by `discard`.
     """
     s = ctx.settings
     done = await asyncio.to_thread(process, data, filename, s.media_max_bytes, s.media_max_pixels)
+    refused = await over_quota(session, owner, len(done.data), member_quota=s.media_quota_bytes,
+                               coop_actor_id=coop_actor_id, coop_quota=s.coop_media_quota_bytes)
+    if refused is not None:  # checked before anything is written
+        raise QuotaExceeded(refused)
     key = new_key(SUFFIXES[done.media_type])
     await ctx.media.put(key, done.data, done.media_type)
     thumb_key = None

@@ -1,4 +1,7 @@
-"""One WebSocket connection: its subscriptions, and the facts it turns into frames.
+"""One streaming connection: its subscriptions, and the facts it turns into frames.
+
+The frames go out through a `Transport`: a WebSocket (`WebSocketTransport`, below) or an
+HTTP event stream (streaming/sse.py) — routing and rendering are the same for both.
 
 Mastodon's protocol: `{"type": "subscribe", "stream": "hashtag", "tag": "grève"}` and
 `unsubscribe` messages in; `{"stream": ["hashtag", "grève"], "event": "update",
@@ -14,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from aiohttp import web
@@ -37,6 +40,7 @@ TOKEN_RECHECK: Final = 60.0  # seconds between checks that the token is still va
 
 STATUS_STREAMS: Final = frozenset({
     "user", "public", "public:local", "public:remote", "hashtag", "hashtag:local", "list",
+    "public:media", "public:local:media", "public:remote:media",  # with attachments only
 })
 STREAMS: Final = STATUS_STREAMS | {"user:notification"}
 # Mastodon's scopes per stream (streaming/index.js): any one of them.
@@ -54,6 +58,38 @@ class StreamError(Exception):
 
 
 Sub = tuple[str, str | None]  # (stream, tag or list id)
+
+
+class Transport(Protocol):
+    """Where a connection's frames go (a WebSocket, an HTTP event stream)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def frame(self, stream: list[str], event: str, payload: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class WebSocketTransport:
+    """Mastodon's WebSocket frames: `{"stream": [...], "event": ..., "payload": "..."}`."""
+
+    ws: web.WebSocketResponse
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def frame(self, stream: list[str], event: str, payload: str) -> None:
+        doc = {"stream": stream, "event": event, "payload": payload}
+        await self.ws.send_str(orjson.dumps(doc).decode())
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code=code, message=reason.encode())
+
+    async def error(self, err: StreamError) -> None:
+        await self.ws.send_str(orjson.dumps({"error": str(err), "status": err.status}).decode())
 
 
 def allowed(scopes: Sequence[str], stream: str) -> bool:
@@ -88,7 +124,7 @@ def parse_subscription(doc: Any) -> Sub:
 @dataclass
 class Connection:
     ctx: Context
-    ws: web.WebSocketResponse
+    out: Transport
     viewer: Actor
     user_id: int
     token_id: int
@@ -129,9 +165,6 @@ class Connection:
             self.unsubscribe(parse_subscription(doc))
         # Other message types are ignored, as Mastodon's streaming server does.
 
-    async def send_error(self, err: StreamError) -> None:
-        await self.ws.send_str(orjson.dumps({"error": str(err), "status": err.status}).decode())
-
     # -- facts → frames -----------------------------------------------------------------
 
     def wants(self, fact: fx.Fact) -> bool:
@@ -156,6 +189,9 @@ class Connection:
                 stream == "public"
                 or (stream == "public:local" and fact.local)
                 or (stream == "public:remote" and not fact.local)
+                or (stream == "public:media" and fact.media)
+                or (stream == "public:local:media" and fact.media and fact.local)
+                or (stream == "public:remote:media" and fact.media and not fact.local)
                 or (stream == "hashtag" and param in fact.tags)
                 or (stream == "hashtag:local" and fact.local and param in fact.tags)
             ):
@@ -218,12 +254,11 @@ class Connection:
 
     async def send(self, sub: Sub, event: str, payload: str) -> None:
         stream = [sub[0]] if sub[1] is None else [sub[0], sub[1]]
-        frame = {"stream": stream, "event": event, "payload": payload}
-        await self.ws.send_str(orjson.dumps(frame).decode())
+        await self.out.frame(stream, event, payload)
 
     async def pump(self, sub: Subscriber) -> None:
         """Turn facts into frames until the connection ends; close a slow consumer."""
-        while not self.ws.closed:
+        while not self.out.closed:
             get = asyncio.ensure_future(sub.queue.get())
             over = asyncio.ensure_future(sub.overflowed.wait())
             try:
@@ -234,12 +269,12 @@ class Connection:
                 if not get.done():
                     get.cancel()
             if sub.overflowed.is_set():
-                await self.ws.close(code=1013, message=b"too slow: events dropped")
+                await self.out.close(1013, "too slow: events dropped")
                 return
             if time.monotonic() - self.checked_at >= TOKEN_RECHECK:
                 self.checked_at = time.monotonic()
                 if not await self.token_valid():
-                    await self.ws.close(code=1008, message=b"access token revoked")
+                    await self.out.close(1008, "access token revoked")
                     return
             if get.cancelled():  # nothing came (a fact taken at the last moment is kept)
                 continue

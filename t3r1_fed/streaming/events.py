@@ -192,6 +192,10 @@ def _emit(session: Session, events: Sequence[StreamEvent]) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy also calls after_commit when a SAVEPOINT is released (begin_nested,
+        # e.g. inbox/objects.py): nothing is committed yet — wait for the real COMMIT.
+        return
     events: list[StreamEvent] = session.info.pop(_PENDING, None) or []
     if not events or not _sinks:
         return

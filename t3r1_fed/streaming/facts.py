@@ -15,14 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.api.statuses_view import STATUS_KINDS, StatusRef
 from t3r1_fed.db import ids
 from t3r1_fed.db.models import Actor, Follow, Object, Share
 from t3r1_fed.db.models_api import Notification
-from t3r1_fed.db.models_coops import ObjectTag
+from t3r1_fed.db.models_coops import Media, ObjectTag
 from t3r1_fed.streaming import events as ev
 
 UPDATE: Final = "update"
@@ -42,6 +42,7 @@ class Fact:
     public: bool = False  # public timelines take it
     local: bool = False
     tags: frozenset[str] = frozenset()
+    media: bool = False  # has attachments (the `public:media` streams, `only_media`)
     recipient_id: int | None = None  # notifications
     # deletions: boosts of the deleted post, each with the home feeds that had it
     boosts: tuple[tuple[int, frozenset[int]], ...] = field(default=())
@@ -89,6 +90,12 @@ async def _tags(session: AsyncSession, obj: Object) -> frozenset[str]:
     return frozenset(t.lower() for t in rows.scalars())
 
 
+async def _has_media(session: AsyncSession, obj: Object) -> bool:
+    return bool((await session.execute(
+        select(exists().where(Media.object_id == obj.id))
+    )).scalar())
+
+
 async def _status(session: AsyncSession, sid: int) -> Fact | None:
     share: Share | None = None
     if ids.kind_of(sid) == ids.SHARE:
@@ -110,7 +117,8 @@ async def _status(session: AsyncSession, sid: int) -> Fact | None:
     return Fact(UPDATE, sid, StatusRef(sid, obj.id), obj.id,
                 home=await _post_home(session, obj), via=frozenset({obj.author_id}),
                 public=public, local=obj.local,
-                tags=await _tags(session, obj) if public else frozenset())
+                tags=await _tags(session, obj) if public else frozenset(),
+                media=public and await _has_media(session, obj))
 
 
 async def _changed(session: AsyncSession, kind: str, sid: int) -> Fact | None:
@@ -129,11 +137,12 @@ async def _changed(session: AsyncSession, kind: str, sid: int) -> Fact | None:
     via = frozenset({obj.author_id, *(actor for _, actor in shares)})
     public = _public(obj)
     tags = await _tags(session, obj) if public else frozenset()
+    media = public and await _has_media(session, obj)
     if kind == ev.DELETE:
         return Fact(DELETE, sid, None, obj.id, home=post_home, via=via, public=public,
-                    local=obj.local, tags=tags, boosts=boosts)
+                    local=obj.local, tags=tags, media=media, boosts=boosts)
     return Fact(STATUS_UPDATE, sid, StatusRef(sid, obj.id), obj.id, home=home, via=via,
-                public=public, local=obj.local, tags=tags)
+                public=public, local=obj.local, tags=tags, media=media)
 
 
 async def _notification(session: AsyncSession, nid: int) -> Fact | None:

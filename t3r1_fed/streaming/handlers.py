@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import WSMsgType, web
@@ -28,7 +29,13 @@ from t3r1_fed.db.models import Actor, User
 from t3r1_fed.db.models_api import OAuthToken
 from t3r1_fed.oauth.auth import bearer, digest, json_exc
 from t3r1_fed.streaming.bus import Hub
-from t3r1_fed.streaming.connection import Connection, StreamError, allowed, parse_subscription
+from t3r1_fed.streaming.connection import (
+    Connection,
+    StreamError,
+    WebSocketTransport,
+    allowed,
+    parse_subscription,
+)
 
 HEARTBEAT: Final = 30.0  # WebSocket ping interval (seconds); a peer silent for long is closed
 MAX_MESSAGE: Final = 16 * 1024  # subscribe/unsubscribe messages are tiny
@@ -40,8 +47,10 @@ class Streaming:
     def __init__(self, ctx: Context) -> None:
         self.hub = Hub(ctx)
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.stopping = asyncio.Event()  # set on shutdown: event streams (sse.py) end
 
     async def shutdown(self, _app: web.Application) -> None:
+        self.stopping.set()
         for ws in list(self.sockets):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
@@ -92,13 +101,18 @@ async def health(request: web.Request) -> web.Response:
     return web.Response(text="OK", content_type="text/plain")
 
 
-async def stream(request: web.Request) -> web.StreamResponse:
-    ctx: Context = request.app[CTX]
-    state = request.app[STREAMING]
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        # Mastodon answers 404 here when streaming is on the same host (client discovery).
-        raise json_exc(web.HTTPNotFound, "Streaming is served over WebSocket at this URL")
-    raw, proto = _token(request)
+@dataclass(frozen=True)
+class Authed:
+    """The member behind a streaming token."""
+
+    token_id: int
+    user_id: int
+    scopes: tuple[str, ...]
+    viewer: Actor
+
+
+async def authenticate(ctx: Context, raw: str | None) -> Authed:
+    """The member of a user token fit for some stream, or 401 as Mastodon."""
     if raw is None:
         raise _unauthorized("Missing access token")
     async with ctx.sessions() as s:
@@ -117,22 +131,40 @@ async def stream(request: web.Request) -> web.StreamResponse:
         )).scalar()
         if viewer is None or viewer.deleted_at is not None:
             raise _unauthorized("Invalid access token")
-    token_id, user_id = tok.id, tok.user_id
+        return Authed(tok.id, tok.user_id, scopes, viewer)
+
+
+def refusal(err: StreamError) -> web.HTTPException:
+    """An initial subscription refused, before the stream starts: 401, 404 or 400."""
+    status = {401: web.HTTPUnauthorized, 404: web.HTTPNotFound}.get(err.status,
+                                                                     web.HTTPBadRequest)
+    return json_exc(status, str(err))
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    ctx: Context = request.app[CTX]
+    state = request.app[STREAMING]
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        # Mastodon answers 404 here when streaming is on the same host (client discovery).
+        raise json_exc(web.HTTPNotFound, "Streaming is served over WebSocket at this URL")
+    raw, proto = _token(request)
+    auth = await authenticate(ctx, raw)
+    token_id, user_id, scopes, viewer = auth.token_id, auth.user_id, auth.scopes, auth.viewer
 
     async def token_valid() -> bool:
         return await _token_valid(ctx, token_id)
 
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE,
                                protocols=(proto,) if proto else ())
-    conn = Connection(ctx, ws, viewer, user_id, token_id, scopes, token_valid)
+    out = WebSocketTransport(ws)
+    conn = Connection(ctx, out, viewer, user_id, token_id, scopes, token_valid)
     initial = None
     if "stream" in request.query:
         try:
             initial = parse_subscription(dict(request.query))
             await conn.subscribe(initial)
         except StreamError as e:
-            status = web.HTTPUnauthorized if e.status == 401 else web.HTTPBadRequest
-            raise json_exc(web.HTTPNotFound if e.status == 404 else status, str(e)) from None
+            raise refusal(e) from None
     await ws.prepare(request)
     sub = state.hub.subscribe(conn.wants)
     state.sockets.add(ws)
@@ -143,9 +175,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 try:
                     await conn.handle_message(msg.data)
                 except StreamError as e:
-                    await conn.send_error(e)
+                    await out.error(e)
             elif msg.type == WSMsgType.BINARY:
-                await conn.send_error(StreamError(400, "Binary messages are not supported"))
+                await out.error(StreamError(400, "Binary messages are not supported"))
             if pump.done():
                 break
     finally:

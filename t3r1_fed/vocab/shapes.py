@@ -98,9 +98,25 @@ def first_id(v: Any) -> str | None:
     return next((i for i in map(id_of, as_list(v)) if i is not None), None)
 
 
+# An IRI for which urlsplit's answer is known without calling it: lowercase http(s), a
+# non-empty host of letters, digits, dots and hyphens, an optional port (checked below),
+# then only unreserved characters and slashes (and a fragment of the same).
+_PLAIN_HTTP_URL: Final = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?(?:/[A-Za-z0-9._~/-]*)?(?:#[A-Za-z0-9._~/-]*)?"
+)
+
+
 def http_url(v: Any) -> str | None:
     """`id_of(v)` if it is an absolute http(s) URL with a host, else None."""
     iri = id_of(v)
+    plain = _PLAIN_HTTP_URL.fullmatch(iri) if iri is not None else None
+    if plain is not None and (plain.group(1) is None or int(plain.group(1)) <= 65535):
+        return iri  # what _split_http_url returns for it, ~10x faster
+    return _split_http_url(iri)
+
+
+def _split_http_url(iri: str | None) -> str | None:
+    """`iri` if urlsplit finds an http(s) scheme, a host and a valid port, else None."""
     try:
         parts = urlsplit(iri or "")
         ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

@@ -168,6 +168,12 @@ async def test_home_is_one_feed_deduplicated_and_paginated(instances: StartInsta
         assert status == 403 and "error" in body
         status, _, _ = await api_get(a, "/api/v1/timelines/home")
         assert status == 401
+        # Errors carry CORS headers too, or browser clients (Elk, Phanpy) cannot read them.
+        async with ClientSession() as http, http.get(
+            a.base + "/api/v1/timelines/home", headers={"Origin": "https://elk.zone"}
+        ) as r:
+            assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == "*"
+            assert "Link" in r.headers["Access-Control-Expose-Headers"]
 
         # Public timelines: local posts only with local=true; hashtags.
         _, local, _ = await api_get(a, "/api/v1/timelines/public", local="true")
