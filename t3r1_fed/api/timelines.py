@@ -34,6 +34,8 @@ from t3r1_fed.oauth.auth import authenticate, json_exc, require_scope
 # Candidates read per round: more than a page, since duplicates and hidden posts drop out.
 OVERSAMPLE = 2
 MAX_ROUNDS = 4
+# PostgreSQL: one LATERAL subquery per followed account (bench/timeline.py decides).
+LATERAL = True
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ async def _candidates(
     session: AsyncSession, feed: Feed, lo: int, hi: int, n: int, ascending: bool
 ) -> list[StatusRef]:
     order = "ASC" if ascending else "DESC"
-    if session.get_bind().dialect.name == "postgresql":
+    if LATERAL and session.get_bind().dialect.name == "postgresql":
         stmt = text(_PG_HOME.text.replace("{order}", order))
         rows = (await session.execute(stmt, {
             "authors": list(feed.authors), "boosters": list(feed.boosters),
