@@ -40,7 +40,7 @@ from t3r1_fed.db.models import Actor, Coop, Object, utcnow
 from t3r1_fed.db.models_coops import Media, Poll, PollOption
 from t3r1_fed.media.attach import attachment_dict, link_media
 from t3r1_fed.outbox.personal import VISIBILITIES, iso_now, publish_personal
-from t3r1_fed.outbox.publish import followers_of, publish
+from t3r1_fed.outbox.publish import create_activity, followers_of, publish
 from t3r1_fed.vocab.context import AS_PUBLIC
 from t3r1_fed.vocab.markup import extract_hashtags, render
 
@@ -333,16 +333,8 @@ async def post_to_remote_group(
     )
     session.add(row)
     await session.flush()
-    create = {
-        "id": ctx.uris.activity(),
-        "type": "Create",
-        "actor": author.uri,
-        "object": doc,
-        "to": doc["to"],
-        "cc": doc["cc"],
-        "audience": group.uri,
-        "published": published,
-    }
+    create = create_activity(ctx, author, doc, to=doc["to"], cc=doc["cc"],
+                             published=published, audience=group.uri)
     recipients = [group, *[a for a in extra if a.id != author.id]]
     if not private:
         recipients += await followers_of(session, author.id)

@@ -39,7 +39,7 @@ from t3r1_fed.coops.posting import (
 )
 from t3r1_fed.coops.redistribute import now_iso
 from t3r1_fed.db.models import Actor, Coop, Object, utcnow
-from t3r1_fed.outbox.publish import followers_of, publish
+from t3r1_fed.outbox.publish import create_activity, followers_of, publish
 from t3r1_fed.uris import new_id
 from t3r1_fed.vocab.context import AS_PUBLIC
 
@@ -226,16 +226,8 @@ async def _reply_to_remote_group(
     )
     session.add(row)
     await session.flush()
-    create = {
-        "id": ctx.uris.activity(),
-        "type": "Create",
-        "actor": author.uri,
-        "object": doc,
-        "to": doc["to"],
-        "cc": doc["cc"],
-        "audience": group.uri,
-        "published": published,
-    }
+    create = create_activity(ctx, author, doc, to=doc["to"], cc=doc["cc"],
+                             published=published, audience=group.uri)
     recipients = [group, *extra]
     if not private:
         recipients += await followers_of(session, author.id)

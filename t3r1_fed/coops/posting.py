@@ -17,7 +17,7 @@ from t3r1_fed.actors.local import ActorError, get_coop, get_user
 from t3r1_fed.context import Context
 from t3r1_fed.coops.redistribute import announce_delete, now_iso, redistribute
 from t3r1_fed.db.models import Actor, Coop, Follow, Object, utcnow
-from t3r1_fed.outbox.publish import followers_of, publish
+from t3r1_fed.outbox.publish import create_activity, followers_of, publish
 from t3r1_fed.vocab.context import AS_PUBLIC
 from t3r1_fed.vocab.sanitize import text_to_html
 
@@ -176,15 +176,7 @@ async def create_in_coop(
     await check_can_post(session, group, coop, author, row)
     session.add(row)
     await session.flush()
-    create = {
-        "id": ctx.uris.activity(),
-        "type": "Create",
-        "actor": author.uri,
-        "object": doc,
-        "to": to,
-        "cc": cc,
-        "published": published,
-    }
+    create = create_activity(ctx, author, doc, to=to, cc=cc, published=published)
     await publish(
         ctx,
         session,

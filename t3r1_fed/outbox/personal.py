@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.context import Context
 from t3r1_fed.db.models import Actor, Mention, Object, utcnow
-from t3r1_fed.outbox.publish import followers_of, publish
+from t3r1_fed.outbox.publish import create_activity, followers_of, publish
 from t3r1_fed.vocab.context import AS_PUBLIC
 
 VISIBILITIES: Final = ("public", "unlisted", "private", "direct")
@@ -96,15 +96,7 @@ async def publish_personal(
     )
     session.add(row)
     await session.flush()
-    create = {
-        "id": ctx.uris.activity(),
-        "type": "Create",
-        "actor": author.uri,
-        "object": doc,
-        "to": to,
-        "cc": cc,
-        "published": published,
-    }
+    create = create_activity(ctx, author, doc, to=to, cc=cc, published=published)
     followers = [] if visibility == "direct" else await followers_of(session, author.id)
     await publish(ctx, session, author, create, recipients=[*followers, *mentioned],
                   public=visibility in ("public", "unlisted"))

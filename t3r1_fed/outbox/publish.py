@@ -57,6 +57,25 @@ def wake_after_commit(ctx: Context, session: AsyncSession) -> None:
         event.listen(session.sync_session, "after_rollback", _reset, once=True)
 
 
+def create_activity(
+    ctx: Context, author: Actor, doc: dict[str, Any], *, to: list[str], cc: list[str],
+    published: str, audience: str | None = None,
+) -> dict[str, Any]:
+    """The `Create` of a new object `doc` by `author` (a fresh activity id)."""
+    create: dict[str, Any] = {
+        "id": ctx.uris.activity(),
+        "type": "Create",
+        "actor": author.uri,
+        "object": doc,
+        "to": to,
+        "cc": cc,
+    }
+    if audience is not None:
+        create["audience"] = audience
+    create["published"] = published
+    return create
+
+
 async def publish(
     ctx: Context,
     session: AsyncSession,
