@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from t3r1_fed.context import Context
 from t3r1_fed.coops.moderators import ModeratorsUnavailable, is_group_moderator
-from t3r1_fed.coops.redistribute import announce_delete, announce_update, now_iso
+from t3r1_fed.coops.redistribute import (
+    announce_delete,
+    announce_update,
+    boost_again,
+    now_iso,
+    withdraw_boost,
+)
 from t3r1_fed.coops.roles import RoleError, coop_of, require_moderator, set_role, staff_role
 from t3r1_fed.db.models import Actor, Coop, Object, utcnow
 from t3r1_fed.outbox.publish import followers_of, publish
@@ -181,6 +187,8 @@ async def remove_thread(
     obj.removed_at = utcnow()
     obj.removed_reason = why
     await announce_update(ctx, session, group, coop, remove)
+    if not coop.private:  # private cooperatives' copies are handled by coops/private.py
+        await withdraw_boost(ctx, session, group, coop, obj)
     return obj
 
 
@@ -217,6 +225,7 @@ async def restore_thread(
     obj.removed_reason = None
     await _undo(ctx, session, moderator, group, coop,
                 {"type": "Remove", "object": obj.uri, "target": group.uri})
+    await boost_again(ctx, session, group, coop, obj)
     return obj
 
 

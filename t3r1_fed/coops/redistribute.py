@@ -63,6 +63,27 @@ async def _announce_activity(
     return str(wrapped["id"])
 
 
+def _boostable(coop: Coop, obj: Object) -> bool:
+    """Public top-level posts of public cooperatives are boosted for Mastodon followers.
+    Resources (Document/Image) are not: Mastodon ignores Document, and public cooperatives
+    announce each file with a Note that is boosted (coops/resources.py)."""
+    top_level = obj.in_reply_to is None and obj.kind != "resource"
+    return not coop.private and obj.visibility == "public" and top_level
+
+
+def _boost(ctx: Context, group: Actor, obj: Object) -> dict[str, Any]:
+    """`Announce(<object id>)`, which Mastodon shows as a boost by the group."""
+    return {
+        "id": ctx.uris.activity(),
+        "type": "Announce",
+        "actor": group.uri,
+        "object": obj.uri,
+        "to": [AS_PUBLIC],
+        "cc": [group.followers_url],
+        "published": now_iso(),
+    }
+
+
 async def redistribute(
     ctx: Context,
     session: AsyncSession,
@@ -76,19 +97,8 @@ async def redistribute(
         return await private.redistribute_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
     share_uri = await _announce_activity(ctx, session, group, coop, activity, recipients)
-    # Resources (Document/Image) are not boosted: Mastodon ignores Document, and public
-    # cooperatives announce each file with a Note that is boosted (coops/resources.py).
-    top_level = obj.in_reply_to is None and obj.kind != "resource"
-    if not coop.private and obj.visibility == "public" and top_level:
-        boost: dict[str, Any] = {
-            "id": ctx.uris.activity(),
-            "type": "Announce",
-            "actor": group.uri,
-            "object": obj.uri,
-            "to": [AS_PUBLIC],
-            "cc": [group.followers_url],
-            "published": now_iso(),
-        }
+    if _boostable(coop, obj):
+        boost = _boost(ctx, group, obj)
         await publish(ctx, session, group, boost, recipients=recipients)
         share_uri = boost["id"]
     existing = (
@@ -123,6 +133,19 @@ async def announce_delete(
         return await private.announce_delete_private(ctx, session, group, coop, activity, obj)
     recipients = await followers_of(session, group.id)
     await _announce_activity(ctx, session, group, coop, activity, recipients)
+    await withdraw_boost(ctx, session, group, coop, obj, recipients)
+
+
+async def withdraw_boost(
+    ctx: Context,
+    session: AsyncSession,
+    group: Actor,
+    coop: Coop,
+    obj: Object,
+    recipients: list[Actor] | None = None,
+) -> None:
+    """`Undo(Announce)` of the group's boost of `obj`, so it also leaves Mastodon timelines
+    (a deletion, or a moderator's removal of a thread)."""
     share = (
         await session.execute(
             select(Share).where(Share.actor_id == group.id, Share.object_id == obj.id)
@@ -130,6 +153,8 @@ async def announce_delete(
     ).scalar()
     if share is None:
         return
+    if recipients is None:
+        recipients = await followers_of(session, group.id)
     to, cc = group_audience(group, coop)
     undo = {
         "id": ctx.uris.activity(),
@@ -141,3 +166,15 @@ async def announce_delete(
     }
     await publish(ctx, session, group, undo, recipients=recipients, public=not coop.private)
     await session.execute(delete(Share).where(Share.id == share.id))
+
+
+async def boost_again(
+    ctx: Context, session: AsyncSession, group: Actor, coop: Coop, obj: Object
+) -> None:
+    """A restored thread of a public cooperative is boosted anew (a new Announce id:
+    servers that saw the Undo would not take the old one back)."""
+    if not _boostable(coop, obj):
+        return
+    boost = _boost(ctx, group, obj)
+    await publish(ctx, session, group, boost, recipients=await followers_of(session, group.id))
+    session.add(Share(uri=boost["id"], actor_id=group.id, object_id=obj.id))

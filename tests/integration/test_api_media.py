@@ -21,25 +21,11 @@ from t3r1_fed.db.models import Actor
 from t3r1_fed.db.models_coops import Media
 from t3r1_fed.media.attach import publish_news_with_media
 from tests.conftest import StartInstance
+from tests.integration.accounts_api_support import token
 from tests.interop._support import require
 from tests.testrig import Instance
 
-OOB = "urn:ietf:wg:oauth:2.0:oob"
 MAX_BYTES = 2_000_000  # this test's media cap: above the 1 MB body limit of the app
-
-
-async def token(inst: Instance, user: str, scopes: str = "read write follow") -> str:
-    async with ClientSession() as http:
-        async with http.post(inst.base + "/api/v1/apps", json={
-                "client_name": "tests", "redirect_uris": OOB, "scopes": scopes}) as r:
-            assert r.status == 200, await r.text()
-            app = await r.json()
-        async with http.post(inst.base + "/oauth/token", data={
-                "grant_type": "password", "username": user, "password": "password-" + user,
-                "client_id": app["client_id"], "client_secret": app["client_secret"],
-                "scope": scopes}) as r:
-            assert r.status == 200, await r.text()
-            return str((await r.json())["access_token"])
 
 
 async def call(inst: Instance, method: str, path: str, tok: str | None,

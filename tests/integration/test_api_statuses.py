@@ -24,29 +24,13 @@ from t3r1_fed.coops.membership import group_actor, join, user_actor
 from t3r1_fed.db.models import Activity, Actor, Follow, Like, Mention, Object, Share
 from t3r1_fed.db.models_api import IdempotencyKey
 from tests.conftest import StartInstance
+from tests.integration.accounts_api_support import token
 from tests.testrig import Instance, eventually
 
 pytestmark = pytest.mark.federation
 
 mastodon = pytest.importorskip("mastodon")
 Mastodon: Any = mastodon.Mastodon
-
-
-async def token(inst: Instance, user: str, scope: str = "read write follow") -> str:
-    """A bearer token through the password grant (the instance enables it)."""
-    async with ClientSession() as http:
-        async with http.post(inst.base + "/api/v1/apps", json={
-            "client_name": "tests", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": scope,
-        }) as r:
-            app = await r.json()
-        async with http.post(inst.base + "/oauth/token", data={
-            "grant_type": "password", "client_id": app["client_id"],
-            "client_secret": app["client_secret"], "username": user,
-            "password": "password-" + user, "scope": scope,
-        }) as r:
-            assert r.status == 200, await r.text()
-            return str((await r.json())["access_token"])
 
 
 async def app_client(inst: Instance, user: str, scope: str = "read write follow") -> Any:

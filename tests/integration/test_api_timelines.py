@@ -19,27 +19,11 @@ from t3r1_fed.coops.news import publish_news
 from t3r1_fed.coops.posting import local_post
 from t3r1_fed.db.models import Follow, Share
 from tests.conftest import StartInstance
+from tests.integration.accounts_api_support import token
 from tests.peer import Peer
 from tests.testrig import Instance, eventually
 
 pytestmark = pytest.mark.federation
-
-
-async def token(inst: Instance, user: str, scope: str = "read write follow") -> str:
-    """A bearer token through the password grant (the instance enables it)."""
-    async with ClientSession() as http:
-        async with http.post(inst.base + "/api/v1/apps", json={
-            "client_name": "tests", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": scope,
-        }) as r:
-            app = await r.json()
-        async with http.post(inst.base + "/oauth/token", data={
-            "grant_type": "password", "client_id": app["client_id"],
-            "client_secret": app["client_secret"], "username": user,
-            "password": "password-" + user, "scope": scope,
-        }) as r:
-            assert r.status == 200, await r.text()
-            return str((await r.json())["access_token"])
 
 
 async def api_get(inst: Instance, path: str, tok: str | None = None,
@@ -190,7 +174,7 @@ async def test_home_is_one_feed_deduplicated_and_paginated(instances: StartInsta
 
 
 async def _expect(value: Any, want: int) -> bool:
-    return await value == want
+    return bool(await value == want)
 
 
 def _text(status: dict[str, Any]) -> str:

@@ -162,10 +162,32 @@ async def test_moderation_delete_remove_lock_pin_and_moderators(instances: Start
         await modo_does("set_locked", locked=False)
         await eventually(lambda: _col(b, thread, "locked_at", unset=True), what="B unlocked")
 
+        boosts = [x for x in peer.activities("Announce") if x.get("object") == thread]
+        assert len(boosts) == 1  # mona (Mastodon-like) saw the group boost the thread
         await modo_does("remove_thread", reason="Doublon")
         removed = await eventually(lambda: _col(b, thread, "removed_at"), what="B removed it")
         assert removed.removed_reason == "Doublon"
         assert (await _get_json(f"{coop}/featured"))["orderedItems"] == []  # gone from it
+
+        # The removal withdraws the boost from Mastodon timelines: Undo{Announce}.
+        def undone() -> list[dict[str, Any]]:
+            return [x for x in peer.activities("Undo")
+                    if isinstance(x.get("object"), dict)
+                    and x["object"].get("id") == boosts[0]["id"]]
+
+        await eventually(lambda: _async(undone()), what="Undo of the boost at the peer")
+        # Restoring boosts it anew, with a new Announce id; removing again withdraws that.
+        await modo_does("restore_thread")
+        await eventually(lambda: _col(b, thread, "removed_at", unset=True), what="B restored")
+        again = await eventually(lambda: _async(
+            [x for x in peer.activities("Announce")
+             if x.get("object") == thread and x["id"] != boosts[0]["id"]]), what="new boost")
+        await modo_does("remove_thread", reason="Doublon")
+        await eventually(lambda: _col(b, thread, "removed_at"), what="B removed it again")
+        await eventually(lambda: _async([x for x in peer.activities("Undo")
+                                         if isinstance(x.get("object"), dict)
+                                         and x["object"].get("id") == again[0]["id"]]),
+                         what="Undo of the new boost")
 
         # alice makes bob (on B) a moderator: the collection lists him, B gets the Add.
         async def promote(ctx: Context, s: AsyncSession) -> None:
@@ -459,3 +481,7 @@ async def test_featured_of_a_private_cooperative_is_hidden(instances: StartInsta
         assert r.status == 404  # anonymous: nothing revealed
     async with a.session() as s:
         assert len(await moderation.pinned_posts(s, await actor(s, secret))) == 1
+
+
+async def _async(value: Any) -> Any:
+    return value
