@@ -163,13 +163,8 @@ async def keyword_update(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
-async def keyword_destroy(request: web.Request) -> web.Response:
-    info = await require_scope(request, rules.WRITE)
-    assert info.user_id is not None
-    async with request.app[CTX].sessions() as s, s.begin():
-        kw, _ = await rules.owned_keyword(s, info.user_id, rules.path_id(request))
-        await s.delete(kw)
-    return json_response({})
+# Deleting one keyword is deleting a v1 filter.
+keyword_destroy = filters_v1.destroy
 
 
 def routes(router: web.UrlDispatcher) -> None:

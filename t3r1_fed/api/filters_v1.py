@@ -81,6 +81,8 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def destroy(request: web.Request) -> web.Response:
+    """A v1 filter is one keyword of a v2 filter: deleting it deletes that keyword (also
+    DELETE /api/v2/filters/keywords/:id)."""
     info = await require_scope(request, rules.WRITE)
     assert info.user_id is not None
     async with request.app[CTX].sessions() as s, s.begin():

@@ -291,20 +291,15 @@ async def redistribute_private(
     coop: Coop,
     activity: dict[str, Any],
     obj: Object,
-) -> None:
-    """A new post `obj` (received as `activity`) in private `coop`, to its members."""
+) -> str:
+    """A new post `obj` (received as `activity`) in private `coop`, to its members; the id
+    of the group's Announce, which the caller records as the group's share."""
     del coop
     announce, copy = await members_by_form(ctx, session, group)
     share_uri = await _announce(ctx, session, group, activity, announce)
     if copy:
         await _send_copy(ctx, session, group, obj, copy)
-    exists = (
-        await session.execute(
-            select(Share.id).where(Share.actor_id == group.id, Share.object_id == obj.id)
-        )
-    ).first()
-    if exists is None:
-        session.add(Share(uri=share_uri, actor_id=group.id, object_id=obj.id))
+    return share_uri
 
 
 async def _original(session: AsyncSession, activity: dict[str, Any]) -> Object | None:

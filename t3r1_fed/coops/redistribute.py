@@ -94,13 +94,14 @@ async def redistribute(
 ) -> None:
     """Announce a new post `obj`, received as `activity`, to the cooperative's followers."""
     if coop.private:  # members only, in the form each member's server displays
-        return await private.redistribute_private(ctx, session, group, coop, activity, obj)
-    recipients = await followers_of(session, group.id)
-    share_uri = await _announce_activity(ctx, session, group, coop, activity, recipients)
-    if _boostable(coop, obj):
-        boost = _boost(ctx, group, obj)
-        await publish(ctx, session, group, boost, recipients=recipients)
-        share_uri = boost["id"]
+        share_uri = await private.redistribute_private(ctx, session, group, coop, activity, obj)
+    else:
+        recipients = await followers_of(session, group.id)
+        share_uri = await _announce_activity(ctx, session, group, coop, activity, recipients)
+        if _boostable(coop, obj):
+            boost = _boost(ctx, group, obj)
+            await publish(ctx, session, group, boost, recipients=recipients)
+            share_uri = boost["id"]
     existing = (
         await session.execute(
             select(Share.id).where(Share.actor_id == group.id, Share.object_id == obj.id)
